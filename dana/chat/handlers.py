@@ -1,0 +1,125 @@
+"""What the chat does on each Chainlit event; `app.py` only wires these to the hooks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+import chainlit as cl
+
+from dana.chat.data_layer import DanaDataLayer
+from dana.chat.render import answer_markdown, csv_bytes, plotly_figure
+from dana.db import accounts
+from dana.db.audit import Actor
+from dana.nl2sql.base import Turn
+from dana.runtime import DEMO_CONNECTION, Runtime
+
+log = logging.getLogger(__name__)
+
+HISTORY_TURNS = 6
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime.start()
+    return _runtime
+
+
+def data_layer() -> DanaDataLayer:
+    return DanaDataLayer(runtime().db)
+
+
+async def authenticate(email: str, password: str) -> cl.User | None:
+    user = await accounts.authenticate(runtime().db, email, password)
+    if user is None:
+        return None
+    return cl.User(
+        identifier=user.email,
+        display_name=user.name,
+        metadata={"organization_id": str(user.organization_id), "user_id": str(user.id),
+                  "role": user.role},
+    )
+
+
+def _actor() -> Actor:
+    user = cl.user_session.get("user")
+    metadata = user.metadata if user else {}
+    return Actor(UUID(metadata["organization_id"]), UUID(metadata["user_id"]))
+
+
+async def starters() -> list[cl.Starter]:
+    from dana.demo import DEMO_QUESTIONS
+
+    return [cl.Starter(label=q, message=q) for q in DEMO_QUESTIONS[:4]]
+
+
+async def start() -> None:
+    actor = _actor()
+    connections = await runtime().registry.list(actor.organization_id)
+    names = [c["name"] for c in connections]
+    chosen = DEMO_CONNECTION if DEMO_CONNECTION in names else (names[0] if names else None)
+    cl.user_session.set("connection", chosen)
+    cl.user_session.set("history", [])
+    if len(names) > 1:
+        await cl.ChatSettings(
+            [cl.input_widget.Select(id="connection", label="Database", values=names,
+                                    initial_value=chosen)]
+        ).send()
+    if chosen is None:
+        await cl.Message(content="No database is connected yet. An admin can add one with "
+                         "`dana connections add`.").send()
+
+
+async def settings_changed(settings: dict[str, Any]) -> None:
+    if settings.get("connection"):
+        cl.user_session.set("connection", settings["connection"])
+
+
+async def resume(thread: dict[str, Any]) -> None:
+    history: list[Turn] = []
+    question = None
+    for step in thread.get("steps", []):
+        if step.get("type") == "user_message":
+            question = step.get("output") or ""
+        elif question is not None and (step.get("metadata") or {}).get("sql"):
+            history.append(Turn(question, step["metadata"]["sql"]))
+            question = None
+    cl.user_session.set("history", history[-HISTORY_TURNS:])
+    if cl.user_session.get("connection") is None:
+        await start()
+
+
+async def message(incoming: cl.Message) -> None:
+    connection = cl.user_session.get("connection")
+    if connection is None:
+        await cl.Message(content="No database is connected yet.").send()
+        return
+    history: list[Turn] = cl.user_session.get("history") or []
+    conversation_id = UUID(incoming.thread_id) if incoming.thread_id else None
+    answer = await runtime().pipeline.ask(
+        _actor(), connection, incoming.content, tuple(history[-HISTORY_TURNS:]), conversation_id
+    )
+    if answer.sql:
+        async with cl.Step(name="SQL", type="tool", language="sql", show_input=False) as step:
+            step.output = answer.sql
+    elements: list[Any] = []
+    if answer.status == "ok" and answer.columns:
+        elements.append(cl.File(name="result.csv", content=csv_bytes(answer.columns, answer.rows),
+                                display="inline", mime="text/csv"))
+        if answer.chart:
+            figure = plotly_figure(answer.chart, answer.columns, answer.rows)
+            elements.append(cl.Plotly(name="chart", figure=figure, display="inline"))
+    reply = cl.Message(
+        content=answer_markdown(answer),
+        elements=elements,
+        metadata={"sql": answer.sql, "status": answer.status, "request_id": answer.request_id,
+                  "rows": len(answer.rows), "elapsed_ms": round(answer.elapsed_ms, 1),
+                  "chart": answer.chart},
+    )
+    await reply.send()
+    if answer.status == "ok" and answer.sql:
+        history.append(Turn(incoming.content, answer.sql))
+        cl.user_session.set("history", history[-HISTORY_TURNS:])
