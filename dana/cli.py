@@ -215,6 +215,10 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         await cmd_setup(args)
     port = args.port or get_settings().port
     from dana.chat.server import serve
+    from dana.retrieval.embedder import get_embedder
+
+    # Load the embedding model now, so the first question does not wait for it.
+    await asyncio.to_thread(get_embedder(get_settings().embedding_model).embed, ["warm-up"])
 
     print(f"Serving the chat at http://localhost:{port}", flush=True)
     await serve(args.host, port)

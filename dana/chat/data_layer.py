@@ -127,12 +127,12 @@ class DanaDataLayer(BaseDataLayer):
             await execute(
                 connection,
                 "INSERT INTO conversations (id, organization_id, user_id, title, metadata, tags)"
-                " VALUES (:id, :org, :user, coalesce(:title, ''), CAST(:meta AS jsonb),"
-                " coalesce(:tags, '{}')) ON CONFLICT (id) DO UPDATE SET"
-                " title = coalesce(:title, conversations.title),"
-                " user_id = coalesce(:user, conversations.user_id),"
+                " VALUES (:id, :org, :user, coalesce(CAST(:title AS text), ''), CAST(:meta AS jsonb),"
+                " coalesce(CAST(:tags AS text[]), '{}')) ON CONFLICT (id) DO UPDATE SET"
+                " title = coalesce(CAST(:title AS text), conversations.title),"
+                " user_id = coalesce(CAST(:user AS uuid), conversations.user_id),"
                 " metadata = conversations.metadata || CAST(:meta AS jsonb),"
-                " tags = coalesce(:tags, conversations.tags)",
+                " tags = coalesce(CAST(:tags AS text[]), conversations.tags)",
                 {"id": thread_id, "org": organization_id, "user": owner,
                  "title": name[:200] if name else None, "meta": as_json(clean_metadata),
                  "tags": tags},

@@ -92,13 +92,27 @@ async def resume(thread: dict[str, Any]) -> None:
         await start()
 
 
+async def _ensure_conversation(incoming: cl.Message) -> UUID | None:
+    """Store the conversation now: Chainlit writes it lazily, but query logs point at it."""
+    user = cl.user_session.get("user")
+    if not incoming.thread_id or user is None:
+        return None
+    from chainlit.data import get_data_layer
+
+    layer = get_data_layer()
+    if isinstance(layer, DanaDataLayer):
+        await layer.update_thread(incoming.thread_id, name=incoming.content[:200],
+                                  user_id=getattr(user, "id", None))
+    return UUID(incoming.thread_id)
+
+
 async def message(incoming: cl.Message) -> None:
     connection = cl.user_session.get("connection")
     if connection is None:
         await cl.Message(content="No database is connected yet.").send()
         return
     history: list[Turn] = cl.user_session.get("history") or []
-    conversation_id = UUID(incoming.thread_id) if incoming.thread_id else None
+    conversation_id = await _ensure_conversation(incoming)
     answer = await runtime().pipeline.ask(
         _actor(), connection, incoming.content, tuple(history[-HISTORY_TURNS:]), conversation_id
     )

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
 
 from dana.db.audit import Actor, audit, security_event
 from dana.db.session import Database, execute, fetch_all, fetch_one
@@ -18,6 +19,7 @@ from dana.errors import DanaError, NotFound
 
 ROLES = ("admin", "analyst", "reviewer")
 KEY_PREFIX = "dana_"
+UNIQUE_VIOLATION = "23505"
 _hasher = PasswordHasher()
 
 
@@ -43,22 +45,31 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
+def _is_duplicate(error: IntegrityError) -> bool:
+    return getattr(error.orig, "sqlstate", None) == UNIQUE_VIOLATION
+
+
 async def create_organization(db: Database, name: str, slug: str, plan: str = "free") -> UUID:
     organization_id = uuid.uuid4()
-    async with db.transaction(organization_id) as connection:
-        await execute(
-            connection,
-            "INSERT INTO organizations (id, name, slug, plan) VALUES (:p1, :p2, :p3, :p4)",
-            {"p1": organization_id, "p2": name, "p3": slug, "p4": plan},
-        )
-        await audit(
-            connection,
-            Actor(organization_id),
-            "organization.create",
-            "organization",
-            str(organization_id),
-            {"slug": slug},
-        )
+    try:
+        async with db.transaction(organization_id) as connection:
+            await execute(
+                connection,
+                "INSERT INTO organizations (id, name, slug, plan) VALUES (:p1, :p2, :p3, :p4)",
+                {"p1": organization_id, "p2": name, "p3": slug, "p4": plan},
+            )
+            await audit(
+                connection,
+                Actor(organization_id),
+                "organization.create",
+                "organization",
+                str(organization_id),
+                {"slug": slug},
+            )
+    except IntegrityError as error:
+        if _is_duplicate(error):
+            raise DanaError(f"an organization with the slug {slug!r} already exists") from error
+        raise
     return organization_id
 
 
@@ -97,28 +108,34 @@ async def add_user(
 ) -> UUID:
     if role not in ROLES:
         raise DanaError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
-    async with db.transaction(organization_id) as connection:
-        row = await fetch_one(
-            connection,
-            "INSERT INTO users (organization_id, email, name, role, password_hash)"
-            " VALUES (:org, :email, :name, :role, :hash) RETURNING id",
-            {
-                "org": organization_id,
-                "email": email.strip(),
-                "name": name or email.split("@")[0],
-                "role": role,
-                "hash": hash_password(password) if password else None,
-            },
-        )
-        assert row is not None
-        await audit(
-            connection,
-            by or Actor(organization_id),
-            "user.create",
-            "user",
-            str(row["id"]),
-            {"email": email, "role": role},
-        )
+    try:
+        async with db.transaction(organization_id) as connection:
+            row = await fetch_one(
+                connection,
+                "INSERT INTO users (organization_id, email, name, role, password_hash)"
+                " VALUES (:org, :email, :name, :role, :hash) RETURNING id",
+                {
+                    "org": organization_id,
+                    "email": email.strip(),
+                    "name": name or email.split("@")[0],
+                    "role": role,
+                    "hash": hash_password(password) if password else None,
+                },
+            )
+            assert row is not None
+            await audit(
+                connection,
+                by or Actor(organization_id),
+                "user.create",
+                "user",
+                str(row["id"]),
+                {"email": email, "role": role},
+            )
+    except IntegrityError as error:
+        # Emails are unique across organizations: signing in names no organization.
+        if _is_duplicate(error):
+            raise DanaError(f"a user with the email {email} already exists") from error
+        raise
     return row["id"]
 
 
@@ -226,22 +243,28 @@ async def create_api_key(
     """A new key for `user`; only its hash is stored, so this is the one time it is seen."""
     prefix = secrets.token_hex(6)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    async with db.transaction(user.organization_id) as connection:
-        await execute(
-            connection,
-            "INSERT INTO api_keys (organization_id, user_id, name, prefix, key_hash, scopes,"
-            " expires_at) VALUES (:org, :user, :name, :prefix, :hash, :scopes, :expires)",
-            {
-                "org": user.organization_id,
-                "user": user.id,
-                "name": name,
-                "prefix": prefix,
-                "hash": _key_hash(key),
-                "scopes": list(scopes),
-                "expires": expires_at,
-            },
-        )
-        await audit(connection, user.actor, "api_key.create", "api_key", name)
+    try:
+        async with db.transaction(user.organization_id) as connection:
+            await execute(
+                connection,
+                "INSERT INTO api_keys (organization_id, user_id, name, prefix, key_hash, scopes,"
+                " expires_at) VALUES (:org, :user, :name, :prefix, :hash, :scopes, :expires)",
+                {
+                    "org": user.organization_id,
+                    "user": user.id,
+                    "name": name,
+                    "prefix": prefix,
+                    "hash": _key_hash(key),
+                    "scopes": list(scopes),
+                    "expires": expires_at,
+                },
+            )
+            await audit(connection, user.actor, "api_key.create", "api_key", name)
+    except IntegrityError as error:
+        # Revoked keys keep their name, so that the audit trail stays unambiguous.
+        if _is_duplicate(error):
+            raise DanaError(f"an API key named {name!r} already exists") from error
+        raise
     return key
 
 
@@ -273,9 +296,13 @@ async def user_for_api_key(db: Database, key: str) -> User | None:
     if row is None or not secrets.compare_digest(row["key_hash"], _key_hash(key)):
         return None
     async with db.transaction(row["organization_id"]) as connection:
-        await execute(
+        # A deactivated user's keys stop working, as their password does.
+        used = await fetch_one(
             connection,
-            "UPDATE api_keys SET last_used_at = now() WHERE id = :p1",
+            "UPDATE api_keys k SET last_used_at = now() FROM users u"
+            " WHERE k.id = :p1 AND u.id = k.user_id AND u.is_active RETURNING k.id",
             {"p1": row["id"]},
         )
+    if used is None:
+        return None
     return await get_user(db, row["organization_id"], row["user_id"])

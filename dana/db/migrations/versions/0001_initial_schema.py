@@ -100,7 +100,7 @@ TENANT_TABLES: dict[str, str] = {
     """,
     "chat_messages": """
         conversation_id uuid NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
-        parent_id uuid REFERENCES chat_messages(id) ON DELETE CASCADE,
+        parent_id uuid,  -- no foreign key: Chainlit may store a step before its parent
         role text NOT NULL CHECK (role IN ('user', 'assistant', 'system', 'tool')),
         step_type text NOT NULL DEFAULT 'assistant_message',
         name text NOT NULL DEFAULT '',
@@ -350,7 +350,10 @@ def _app_role(role: str) -> None:
         """
     )
     op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
-    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+    # The schema's tables by name: ALL TABLES would include alembic_version, and the app
+    # could then rewrite the migration history.
+    tables = ", ".join(["organizations", *TENANT_TABLES])
+    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {role}")
     op.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}")
 
 
