@@ -1,0 +1,188 @@
+"""The offline translator, one construct at a time, on a small shop database made here."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from dana.integrations.sqlite_schema import introspect_sqlite
+from dana.nl2sql.base import Request, Translation
+from dana.nl2sql.offline import OfflineTranslator
+from dana.schema import Column, Context, ForeignKey, Schema, Table
+
+SHOP = """
+CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, city TEXT, country TEXT, age INTEGER);
+CREATE TABLE products (id INTEGER PRIMARY KEY, title TEXT, category TEXT, price REAL);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id),
+  product_id INTEGER REFERENCES products(id), status TEXT, quantity INTEGER, created_at DATE);
+INSERT INTO customers VALUES (1, 'Ann', 'Paris', 'France', 34), (2, 'Bob', 'Lyon', 'France', 25),
+  (3, 'Carl', 'Berlin', 'Germany', 41), (4, 'Dana', 'Munich', 'Germany', 29),
+  (5, 'Eve', 'Rome', 'Italy', 52);
+INSERT INTO products VALUES (1, 'Desk lamp', 'lighting', 30), (2, 'Floor lamp', 'lighting', 80),
+  (3, 'Chair', 'furniture', 120), (4, 'Table', 'furniture', 300);
+INSERT INTO orders VALUES (1, 1, 1, 'shipped', 2, '2024-01-05'), (2, 1, 3, 'returned', 1, '2024-02-10'),
+  (3, 2, 2, 'shipped', 1, '2024-03-15'), (4, 3, 4, 'pending', 1, '2023-11-20'),
+  (5, 3, 1, 'returned', 3, '2024-05-01'), (6, 3, 2, 'shipped', 1, '2024-06-01');
+"""
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("shop") / "shop.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(SHOP)
+    return path
+
+
+def translate(question: str, schema: Schema, dialect: str = "sqlite") -> Translation:
+    request = Request(question, Context(schema=schema), dialect)
+    return asyncio.run(OfflineTranslator().translate(request))
+
+
+def answer(question: str, shop: Path) -> list[tuple]:
+    translation = translate(question, introspect_sqlite(shop))
+    assert translation.kind == "sql", translation.explanation
+    with sqlite3.connect(shop) as connection:
+        return sorted(connection.execute(translation.sql).fetchall())
+
+
+# (title, question, expected rows sorted)
+ANSWERS = [
+    ("count", "How many customers are there?", [(5,)]),
+    ("count with value", "How many customers are from France?", [(2,)]),
+    ("demonym value", "How many French customers are there?", [(2,)]),
+    ("group by column", "How many customers are from each country?",
+     [("France", 2), ("Germany", 2), ("Italy", 1)]),
+    ("group with average", "What is the average price of products in each category?",
+     [("furniture", 210.0), ("lighting", 55.0)]),
+    ("group through a join", "What is the total quantity of orders for each customer?",
+     [("Ann", 3), ("Bob", 1), ("Carl", 5)]),
+    ("having", "Which categories have more than 1 product?", [("furniture",), ("lighting",)]),
+    ("comparison adjective", "Show the names of customers older than 30.",
+     [("Ann",), ("Carl",), ("Eve",)]),
+    ("between", "List the names of customers whose age is between 30 and 45.",
+     [("Ann",), ("Carl",)]),
+    ("contains", "List the products whose title contains 'lamp'.",
+     [("Desk lamp",), ("Floor lamp",)]),
+    ("starting with", "Which products have a title starting with 'Desk'?", [("Desk lamp",)]),
+    ("negated value", "Show the names of customers who are not from France.",
+     [("Carl",), ("Dana",), ("Eve",)]),
+    ("superlative adjective", "What is the name of the oldest customer?", [("Eve",)]),
+    ("top n", "List the names of the 3 most expensive products.",
+     [("Chair",), ("Floor lamp",), ("Table",)]),
+    ("superlative count", "Which customer has the most orders?", [("Carl",)]),
+    ("anti-join", "What are the names of customers who have no orders?", [("Dana",), ("Eve",)]),
+    ("both ... and is an intersection",
+     "What are the names of customers who have orders with status shipped and returned?",
+     [("Ann",), ("Carl",)]),
+    ("either ... or is a union of values",
+     "What are the names of customers who have orders with status either shipped or pending?",
+     [("Ann",), ("Bob",), ("Carl",)]),
+    ("in a year", "How many orders were placed in 2024?", [(5,)]),
+    ("by month", "Show the number of orders by month.",
+     [("2023-11", 1), ("2024-01", 1), ("2024-02", 1), ("2024-03", 1), ("2024-05", 1),
+      ("2024-06", 1)]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("title", "question", "expected"), ANSWERS, ids=[a[0] for a in ANSWERS])
+def test_answers_shop_questions(shop: Path, title: str, question: str, expected: list) -> None:
+    rows = answer(question, shop)
+
+    assert rows == expected, title
+
+
+def test_says_what_data_is_missing(shop: Path) -> None:
+    schema = introspect_sqlite(shop)
+
+    translation = translate("What was the ROI of the spring marketing campaign?", schema)
+
+    assert translation.kind == "unanswerable"
+    assert translation.sql is None
+    assert "campaign" in translation.explanation
+    assert translation.explanation.startswith("I can't answer that from this data")
+
+
+def test_declines_a_word_it_cannot_place(shop: Path) -> None:
+    schema = introspect_sqlite(shop)
+
+    translation = translate("Which customers churned after their loyalty downgrade?", schema)
+
+    assert translation.kind == "unanswerable"
+    assert translation.sql is None
+
+
+def test_reports_a_confidence(shop: Path) -> None:
+    translation = translate("How many customers are there?", introspect_sqlite(shop))
+
+    assert 0.7 <= translation.confidence <= 1.0
+    assert translation.translator == "offline"
+
+
+ORDERS = Table(
+    "Orders",
+    (
+        Column("id", "integer", primary_key=True),
+        Column("customerId", "integer"),
+        Column("createdAt", "timestamp"),
+        Column("order", "text"),
+    ),
+    foreign_keys=(ForeignKey(("customerId",), "Customers", ("id",)),),
+)
+CUSTOMERS = Table("Customers", (Column("id", "integer", primary_key=True), Column("name", "text")))
+MIXED_CASE = Schema(tables=(ORDERS, CUSTOMERS), dialect="postgres")
+
+DATES = [
+    ("postgres", "How many orders were created in 2024?",
+     'SELECT COUNT(*) FROM "Orders" WHERE EXTRACT(YEAR FROM "createdAt") = 2024'),
+    ("mysql", "How many orders were created in 2024?",
+     "SELECT COUNT(*) FROM Orders WHERE YEAR(createdAt) = 2024"),
+    ("sqlite", "How many orders were created in 2024?",
+     "SELECT COUNT(*) FROM Orders WHERE CAST(STRFTIME('%Y', createdAt) AS INTEGER) = 2024"),
+    ("postgres", "Show the number of orders by month.",
+     "SELECT DATE_TRUNC('MONTH', \"createdAt\"), COUNT(*) FROM \"Orders\" "
+     "GROUP BY DATE_TRUNC('MONTH', \"createdAt\")"),
+    ("mysql", "Show the number of orders by month.",
+     "SELECT DATE_FORMAT(createdAt, '%Y-%m'), COUNT(*) FROM Orders "
+     "GROUP BY DATE_FORMAT(createdAt, '%Y-%m')"),
+    ("postgres", "How many orders were created last month?",
+     "SELECT COUNT(*) FROM \"Orders\" WHERE \"createdAt\" >= DATE_TRUNC('MONTH', CURRENT_DATE) "
+     "- INTERVAL '1 MONTH' AND \"createdAt\" < DATE_TRUNC('MONTH', CURRENT_DATE)"),
+    ("mysql", "How many orders were created in the last 6 months?",
+     "SELECT COUNT(*) FROM Orders WHERE createdAt >= CURRENT_DATE - INTERVAL '6' MONTH"),
+    ("sqlite", "How many orders were created in the last 6 months?",
+     "SELECT COUNT(*) FROM Orders WHERE createdAt >= DATE(DATE('now'), '-6 months')"),
+    ("postgres", "How many orders were created last quarter?",
+     "SELECT COUNT(*) FROM \"Orders\" WHERE \"createdAt\" >= DATE_TRUNC('QUARTER', CURRENT_DATE)"
+     " - INTERVAL '3 MONTH' AND \"createdAt\" < DATE_TRUNC('QUARTER', CURRENT_DATE)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("dialect", "question", "sql"), DATES)
+def test_renders_dates_per_dialect(dialect: str, question: str, sql: str) -> None:
+    translation = translate(question, MIXED_CASE, dialect)
+
+    assert translation.sql == sql
+
+
+def test_quotes_mixed_case_and_reserved_names_on_postgres() -> None:
+    translation = translate(
+        "Show the order of each order for customers named 'Ann'.", MIXED_CASE, "postgres"
+    )
+
+    assert translation.kind == "sql"
+    assert '"Orders"' in translation.sql
+    assert '"order"' in translation.sql
+    assert '"customerId"' in translation.sql
+
+
+def test_sqlite_quarter_range_runs(shop: Path) -> None:
+    translation = translate("How many orders were created last quarter?", introspect_sqlite(shop))
+
+    with sqlite3.connect(shop) as connection:
+        rows = connection.execute(translation.sql).fetchall()
+
+    assert rows == [(0,)]
