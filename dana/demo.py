@@ -35,6 +35,15 @@ DEMO_QUESTIONS = [
     "What is the average order total by store?",
 ]
 
+# Business terms of the demo, as an admin would define them: (term, SQL, meaning).
+DEMO_GLOSSARY = [
+    (
+        "revenue",
+        "order_items.quantity * order_items.unit_price * (1 - order_items.discount)",
+        "sales after discounts, summed over order lines",
+    ),
+]
+
 FIRST_DAY = date(2024, 1, 1)
 LAST_DAY = date(2025, 12, 31)
 ORDER_COUNT = 4000

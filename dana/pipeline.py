@@ -5,6 +5,7 @@ Shared by the chat, the CLI, the API and workflows, so they all answer alike.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -25,6 +26,7 @@ from dana.retrieval.catalog import answer_catalog_question
 from dana.retrieval.context import assemble
 from dana.retrieval.documents import schema_documents
 from dana.retrieval.embedder import Embedder
+from dana.retrieval.glossary import Term, expand_terms, with_virtual_columns
 from dana.retrieval.store import search, sync_documents
 from dana.schema import Context, Schema
 from dana.sql.guard import validate
@@ -128,10 +130,18 @@ class Pipeline:
 
     async def context_for(self, actor: Actor, registered: Registered, question: str) -> Context:
         schema = await self.schema_of(actor, registered)
+        terms = await self.registry.glossary(actor.organization_id, registered.id)
         [vector] = await self.embedder.aembed([question])
         async with self.db.transaction(actor.organization_id) as connection:
             hits = await search(connection, registered.id, vector, k=30)
-        return assemble(question, schema, hits, self.token_budget)
+        context = assemble(question, schema, hits, self.token_budget)
+        if not terms:
+            return context
+        return dataclasses.replace(
+            context,
+            schema=with_virtual_columns(context.schema, terms, registered.dialect),
+            glossary=tuple((t.term, t.sql) for t in terms),
+        )
 
     async def ask(
         self,
@@ -208,10 +218,17 @@ class Pipeline:
         context = await self.context_for(actor, registered, question)
         request = Request(question=question, context=context, dialect=registered.dialect,
                           server_version=registered.server_version, history=history)
-        return await self._translate_and_run(actor, registered, request, run)
+        terms = await self.registry.glossary(actor.organization_id, registered.id)
+        return await self._translate_and_run(actor, registered, request, run, schema, terms)
 
     async def _translate_and_run(
-        self, actor: Actor, registered: Registered, request: Request, run: RunContext
+        self,
+        actor: Actor,
+        registered: Registered,
+        request: Request,
+        run: RunContext,
+        schema: Schema,
+        terms: list[Term],
     ) -> Answer:
         notes: list[str] = []
         translation = await self._translate(request, notes)
@@ -220,8 +237,8 @@ class Pipeline:
                 status = "clarify" if translation.kind == "clarify" else "unanswerable"
                 return Answer(status=status, message=translation.explanation, notes=tuple(notes),
                               translator=translation.translator)
-            validation = validate(translation.sql, registered.dialect, request.context.schema,
-                                  max_rows=self.engine.max_rows)
+            sql = expand_terms(translation.sql, registered.dialect, terms, schema)
+            validation = validate(sql, registered.dialect, schema, max_rows=self.engine.max_rows)
             problem: str | None = None
             if not validation.allowed:
                 problem = validation.message

@@ -92,4 +92,7 @@ async def _ensure_demo_connection(runtime: Runtime, organization_id) -> dict[str
         registered = await runtime.registry.get(organization_id, DEMO_CONNECTION)
     if await runtime.registry.cached_schema(organization_id, registered.id) is None:
         await runtime.pipeline.refresh_schema(actor, registered)
+    if not await runtime.registry.glossary(organization_id, registered.id):
+        for term, sql, definition in demo.DEMO_GLOSSARY:
+            await runtime.registry.define_term(actor, DEMO_CONNECTION, term, sql, definition)
     return rows

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dana.config import Settings
-from dana.db import accounts
+from dana.db import accounts, embedded
 from dana.db.audit import Actor
 from dana.runtime import Runtime
 
@@ -18,8 +21,13 @@ ADMIN_PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("dana-data")
+def data_dir() -> Iterator[Path]:
+    # Not under tmp_path_factory: each pytest session resets that root to 0700, and the
+    # embedded server, run as its own system user, then could not reach its data.
+    path = Path(tempfile.mkdtemp(prefix="dana-test-"))
+    yield path
+    embedded.stop(path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

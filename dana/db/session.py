@@ -19,7 +19,11 @@ class Database:
 
     def __init__(self, app_url: str, pool_size: int = 5) -> None:
         self.engine: AsyncEngine = create_async_engine(
-            with_driver(app_url, "asyncpg"), pool_size=pool_size, pool_pre_ping=True
+            with_driver(app_url, "asyncpg"),
+            pool_size=pool_size,
+            pool_pre_ping=True,
+            # Error messages must not carry bound values (password hashes, keys).
+            hide_parameters=True,
         )
 
     @asynccontextmanager

@@ -16,6 +16,7 @@ from dana.errors import DanaError, NotFound
 from dana.integrations.connectors import make_connector
 from dana.integrations.urls import ConnectionConfig, validate_config
 from dana.integrations.secrets import Vault
+from dana.retrieval.glossary import Term
 from dana.schema import Schema
 
 log = logging.getLogger(__name__)
@@ -226,6 +227,35 @@ class Registry:
         if row is None or row["expired"]:
             return None
         return Schema.from_json(row["schema"])
+
+
+    async def glossary(self, organization_id: UUID, connection_id: UUID) -> list[Term]:
+        """The business terms defined for a connection (and for every connection)."""
+        async with self.db.transaction(organization_id) as connection:
+            rows = await fetch_all(
+                connection,
+                "SELECT term, definition, sql FROM glossary_terms"
+                " WHERE connection_id = :c OR connection_id IS NULL ORDER BY term",
+                {"c": connection_id},
+            )
+        return [Term(r["term"], r["sql"], r["definition"]) for r in rows]
+
+    async def define_term(
+        self, actor: Actor, connection_name: str, term: str, sql: str, definition: str = ""
+    ) -> None:
+        registered = await self.get(actor.organization_id, connection_name)
+        async with self.db.transaction(actor.organization_id) as connection:
+            await execute(
+                connection,
+                "INSERT INTO glossary_terms (organization_id, connection_id, term, definition,"
+                " sql) VALUES (:org, :c, :term, :definition, :sql)"
+                " ON CONFLICT (organization_id, connection_id, term) DO UPDATE SET"
+                " definition = EXCLUDED.definition, sql = EXCLUDED.sql",
+                {"org": actor.organization_id, "c": registered.id, "term": term,
+                 "definition": definition, "sql": sql},
+            )
+            await audit(connection, actor, "glossary.define", "connection", str(registered.id),
+                        {"term": term, "sql": sql})
 
 
 def _cache_columns(schema: Schema) -> dict[str, Any]:
