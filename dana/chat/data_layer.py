@@ -231,6 +231,10 @@ class DanaDataLayer(BaseDataLayer):
     async def _write_step(self, step: dict) -> None:
         thread_id = step.get("threadId")
         organization_id = await self.organization_of(thread_id) if thread_id else None
+        if organization_id is None and thread_id and _session_chat_user_id():
+            # Chainlit may write a step before it writes the thread: store the thread first.
+            await self.update_thread(thread_id, user_id=_session_chat_user_id())
+            organization_id = await self.organization_of(thread_id)
         if organization_id is None:
             log.debug("step %s of an unknown thread was not stored", step.get("id"))
             return
@@ -376,6 +380,13 @@ def _session_user_fields() -> dict[str, str]:
     except Exception:  # noqa: BLE001 - no Chainlit session in this call
         return {}
     return dict(user.metadata or {}) if user else {}
+
+
+def _session_chat_user_id() -> str | None:
+    fields = _session_user_fields()
+    if fields.get("organization_id") and fields.get("user_id"):
+        return chat_user_id(UUID(fields["organization_id"]), UUID(fields["user_id"]))
+    return None
 
 
 def _session_organization() -> UUID | None:

@@ -100,9 +100,11 @@ async def _ensure_conversation(incoming: cl.Message) -> UUID | None:
     from chainlit.data import get_data_layer
 
     layer = get_data_layer()
-    if isinstance(layer, DanaDataLayer):
+    if isinstance(layer, DanaDataLayer) and cl.user_session.get("stored") != incoming.thread_id:
+        # The first question names the conversation, as Chainlit itself would.
         await layer.update_thread(incoming.thread_id, name=incoming.content[:200],
                                   user_id=getattr(user, "id", None))
+        cl.user_session.set("stored", incoming.thread_id)
     return UUID(incoming.thread_id)
 
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 MAX_TABLE_ROWS = 50
+_MIDNIGHT = re.compile(r"^\d{4}-\d{2}-\d{2}T00:00:00(?:[+-]00:00)?$")
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, str) and _MIDNIGHT.match(value):
+        return value[:10]  # a day or month bucket: the time of day says nothing
     text = "" if value is None else str(value)
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -60,5 +66,6 @@ def answer_markdown(answer: Any) -> str:
     if answer.status == "ok" and answer.columns:
         parts.append(markdown_table(answer.columns, answer.rows))
         if answer.sql:
-            parts.append(f"_{len(answer.rows)} rows in {answer.elapsed_ms:.0f} ms_")
+            count = len(answer.rows)
+            parts.append(f"_{count} row{'' if count == 1 else 's'} in {answer.elapsed_ms:.0f} ms_")
     return "\n\n".join(p for p in parts if p)
