@@ -6,7 +6,12 @@ import re
 from typing import Any
 
 _TIME_NAME = re.compile(r"(date|month|year|day|week|quarter|time|period|_at$|_on$)", re.I)
-_NUMERIC_TYPES = re.compile(r"(int|numeric|decimal|float|double|real|money|number)", re.I)
+# "int" only as a word of its own (int4, bigint, integer): "interval" and "point" are not numbers.
+_NUMERIC_TYPES = re.compile(
+    r"(?<![a-z])(?:big|small|tiny|medium|u)?int(?:eger|\d+)?(?![a-z])"
+    r"|numeric|decimal|float|double|real|money|number",
+    re.I,
+)
 MAX_BAR_CATEGORIES = 50
 
 

@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 
 MAX_REPAIRS = 2
 
+# Guard rules whose refusal means someone tried to do more than read.
+DANGEROUS_RULES = {
+    "require_single_statement", "require_read_statement", "reject_writes", "reject_into",
+    "reject_locking", "reject_commands", "allow_functions", "reject_variables",
+    "reject_executable_comments",
+}
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -179,8 +186,7 @@ class Pipeline:
             schema = await self.schema_of(actor, registered)
             validation = validate(sql, registered.dialect, schema, max_rows=self.engine.max_rows)
             if not validation.allowed:
-                await self._refused(actor, "query_refused", {"sql": sql,
-                                                             "problems": validation.message})
+                await self._guard_refused(actor, validation, sql)
                 return Answer(status="refused", message=validation.message, sql=sql,
                               request_id=request_id, connection=connection_name)
             assert validation.sql is not None
@@ -242,8 +248,7 @@ class Pipeline:
             problem: str | None = None
             if not validation.allowed:
                 problem = validation.message
-                await self._refused(actor, "query_refused",
-                                    {"sql": translation.sql, "problems": problem})
+                await self._guard_refused(actor, validation, translation.sql)
             else:
                 assert validation.sql is not None
                 try:
@@ -252,18 +257,26 @@ class Pipeline:
                     await self._refused(actor, "query_refused", {"sql": validation.sql})
                     problem = error.message
                 except DanaError as error:
-                    if attempt == MAX_REPAIRS or not _can_repair(self.translator):
-                        raise
+                    if attempt == MAX_REPAIRS or not self._can_repair(translation):
+                        return Answer(status=error.status, message=error.message,
+                                      sql=validation.sql, notes=tuple(notes),
+                                      translator=translation.translator)
                     problem = error.message
                 else:
                     return _answer(validation.sql, result, translation, notes)
-            if attempt == MAX_REPAIRS or not _can_repair(self.translator):
+            if attempt == MAX_REPAIRS or not self._can_repair(translation):
                 return Answer(status="refused", message=problem or "the query was refused",
                               sql=translation.sql, notes=tuple(notes))
             log.info("repairing query %s (try %d): %s", run.request_id, attempt + 1, problem)
             request = _with_feedback(request, translation.sql, problem or "")
             translation = await self._translate(request, notes)
         raise AssertionError("unreachable")
+
+    def _can_repair(self, translation: Translation) -> bool:
+        # The offline translator is deterministic: asking it again gives the same SQL. And when
+        # the fallback wrote the SQL, the model just failed: asking it again would only make
+        # the user wait for another timeout.
+        return self.translator.name != "offline" and translation.translator == self.translator.name
 
     async def _translate(self, request: Request, notes: list[str]) -> Translation:
         try:
@@ -274,14 +287,18 @@ class Pipeline:
             notes.append(f"{error.message}; the built-in translator answered instead.")
             return await self.fallback.translate(request)
 
+    async def _guard_refused(self, actor: Actor, validation: Any, sql: str) -> None:
+        """A security event when the guard stopped something dangerous; a misspelt column
+        from a model is a mistake to repair, not an attack."""
+        rules = {p.rule for p in validation.problems}
+        if rules & DANGEROUS_RULES:
+            await self._refused(actor, "query_refused",
+                                {"sql": sql, "problems": validation.message,
+                                 "rules": sorted(rules)})
+
     async def _refused(self, actor: Actor, kind: str, detail: dict[str, Any]) -> None:
         async with self.db.transaction(actor.organization_id) as connection:
             await security_event(connection, actor, kind, "medium", detail)
-
-
-def _can_repair(translator: Translator) -> bool:
-    # The offline translator is deterministic: asking it again gives the same SQL.
-    return translator.name != "offline"
 
 
 def _with_feedback(request: Request, sql: str | None, problem: str) -> Request:

@@ -41,10 +41,13 @@ async def test_top_products_by_revenue_match_sql(runtime, demo_actor):
 
 
 async def test_revenue_per_month_of_a_year_matches_sql(runtime, demo_actor):
+    # Revenue is the demo glossary's term: order lines after discounts.
     expected = demo_rows(
         runtime,
-        "SELECT date_trunc('month', ordered_at), sum(total) FROM orders"
-        " WHERE ordered_at >= '2025-01-01' AND ordered_at < '2026-01-01' GROUP BY 1 ORDER BY 1",
+        "SELECT date_trunc('month', o.ordered_at),"
+        " sum(oi.quantity * oi.unit_price * (1 - oi.discount)) FROM order_items oi"
+        " JOIN orders o ON o.id = oi.order_id"
+        " WHERE o.ordered_at >= '2025-01-01' AND o.ordered_at < '2026-01-01' GROUP BY 1 ORDER BY 1",
     )
 
     answer = await runtime.pipeline.ask(demo_actor, "demo", "What was the revenue per month in 2025?")
@@ -100,6 +103,36 @@ async def test_pasted_write_is_refused_and_changes_nothing(runtime, demo_actor):
 
     assert answer.status == "refused"
     assert demo_rows(runtime, "SELECT count(*) FROM orders") == before
+
+
+async def test_misspelt_column_is_refused_without_a_security_event(runtime, demo_actor):
+    async with runtime.db.transaction(demo_actor.organization_id) as connection:
+        [before] = await fetch_all(connection, "SELECT count(*) AS n FROM security_events")
+
+    answer = await runtime.pipeline.run_sql(demo_actor, "demo", "SELECT nme FROM products")
+
+    assert answer.status == "refused"
+    assert "nme" in answer.message
+    async with runtime.db.transaction(demo_actor.organization_id) as connection:
+        [after] = await fetch_all(connection, "SELECT count(*) AS n FROM security_events")
+    assert after["n"] == before["n"]
+
+
+async def test_refused_write_is_a_security_event_with_the_sql(runtime, demo_actor):
+    sql = "UPDATE products SET price = 0"
+
+    answer = await runtime.pipeline.run_sql(demo_actor, "demo", sql)
+
+    assert answer.status == "refused"
+    assert "only reads" in answer.message
+    async with runtime.db.transaction(demo_actor.organization_id) as connection:
+        events = await fetch_all(
+            connection,
+            "SELECT detail, user_id FROM security_events WHERE kind = 'query_refused'"
+            " ORDER BY created_at DESC LIMIT 1",
+        )
+    assert events[0]["detail"]["sql"] == sql
+    assert events[0]["user_id"] == demo_actor.user_id
 
 
 async def test_unanswerable_question_runs_no_query(runtime, demo_actor):

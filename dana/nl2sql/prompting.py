@@ -71,7 +71,9 @@ def build_prompt(request: Request) -> Prompt:
     dialect = request.dialect
     target = dialect_name(dialect)
     if request.server_version:
-        target = f"{target} {request.server_version}"
+        # Connectors report "PostgreSQL 18.6" or "MariaDB 10.11": say the name once.
+        version = request.server_version
+        target = version if version.lower().startswith(target.lower()) else f"{target} {version}"
 
     system = render_prompt("sql_system", target=target, quoting=quoting_rule(dialect))
     user = render_prompt(
@@ -282,6 +284,8 @@ def read_reply(reply: str, translator: str, notes: tuple[str, ...] = ()) -> Tran
         explanation = " ".join(marker.group(2).split()).strip("*_` ")
         return Translation(kind, explanation=explanation, translator=translator, notes=notes)
     if sql is None:
+        sql = _fenced_statement(text)
+    if sql is None:
         raise TranslationFailed(
             "the language model did not reply with a query",
             detail=f"reply without SQL: {_shorten(reply, 300)!r}",
@@ -294,6 +298,15 @@ def read_reply(reply: str, translator: str, notes: tuple[str, ...] = ()) -> Tran
         translator=translator,
         notes=notes,
     )
+
+
+def _fenced_statement(text: str) -> str | None:
+    """Whatever statement a SQL fence holds, even a write: the guard must see it and refuse
+    it (and record that), rather than the reply being taken for one without a query."""
+    for label, body in _FENCE.findall(text):
+        if label.lower() in _SQL_FENCES and body.strip():
+            return body.strip().rstrip(";").strip()
+    return None
 
 
 def extract_sql(reply: str) -> str | None:
