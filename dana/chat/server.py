@@ -44,5 +44,10 @@ async def serve(host: str, port: int) -> None:
     config.run.module_name = str(PROJECT_ROOT / "app.py")
     load_module(config.run.module_name)
     ensure_jwt_secret()
+
+    from dana.api.routes import add_api
+    from dana.chat.handlers import runtime
+
+    add_api(app, runtime)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     await server.serve()
