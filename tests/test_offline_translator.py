@@ -82,6 +82,17 @@ ANSWERS = [
      "What are the names of customers who have orders with status either shipped or pending?",
      [("Ann",), ("Bob",), ("Carl",)]),
     ("in a year", "How many orders were placed in 2024?", [(5,)]),
+    ("top n by a measure of related rows", "What are the top 2 customers by quantity?",
+     [("Ann", 3), ("Carl", 5)]),
+    ("top n by a count of related rows", "Top 1 customer by number of orders", [("Carl", 3)]),
+    ("bottom n by its own column", "What are the bottom 2 products by price?",
+     [("Desk lamp", 30.0), ("Floor lamp", 80.0)]),
+    ("bare measure by a column is its sum", "Quantity by status",
+     [("pending", 1), ("returned", 4), ("shipped", 4)]),
+    ("bare entity by a column is its count", "Orders by status",
+     [("pending", 1), ("returned", 2), ("shipped", 3)]),
+    ("per period in a year", "Orders per month in 2024",
+     [("2024-01", 1), ("2024-02", 1), ("2024-03", 1), ("2024-05", 1), ("2024-06", 1)]),
     ("by month", "Show the number of orders by month.",
      [("2023-11", 1), ("2024-01", 1), ("2024-02", 1), ("2024-03", 1), ("2024-05", 1),
       ("2024-06", 1)]),
@@ -139,25 +150,50 @@ DATES = [
     ("postgres", "How many orders were created in 2024?",
      'SELECT COUNT(*) FROM "Orders" WHERE EXTRACT(YEAR FROM "createdAt") = 2024'),
     ("mysql", "How many orders were created in 2024?",
-     "SELECT COUNT(*) FROM Orders WHERE YEAR(createdAt) = 2024"),
+     "SELECT COUNT(*) FROM `Orders` WHERE YEAR(`createdAt`) = 2024"),
     ("sqlite", "How many orders were created in 2024?",
      "SELECT COUNT(*) FROM Orders WHERE CAST(STRFTIME('%Y', createdAt) AS INTEGER) = 2024"),
     ("postgres", "Show the number of orders by month.",
-     "SELECT DATE_TRUNC('MONTH', \"createdAt\"), COUNT(*) FROM \"Orders\" "
-     "GROUP BY DATE_TRUNC('MONTH', \"createdAt\")"),
+     "SELECT DATE_TRUNC('MONTH', \"createdAt\") AS month, COUNT(*) FROM \"Orders\" "
+     "GROUP BY DATE_TRUNC('MONTH', \"createdAt\") ORDER BY DATE_TRUNC('MONTH', \"createdAt\") ASC"),
     ("mysql", "Show the number of orders by month.",
-     "SELECT DATE_FORMAT(createdAt, '%Y-%m'), COUNT(*) FROM Orders "
-     "GROUP BY DATE_FORMAT(createdAt, '%Y-%m')"),
+     "SELECT DATE_FORMAT(`createdAt`, '%Y-%m') AS month, COUNT(*) FROM `Orders` "
+     "GROUP BY DATE_FORMAT(`createdAt`, '%Y-%m') ORDER BY DATE_FORMAT(`createdAt`, '%Y-%m') ASC"),
     ("postgres", "How many orders were created last month?",
      "SELECT COUNT(*) FROM \"Orders\" WHERE \"createdAt\" >= DATE_TRUNC('MONTH', CURRENT_DATE) "
      "- INTERVAL '1 MONTH' AND \"createdAt\" < DATE_TRUNC('MONTH', CURRENT_DATE)"),
     ("mysql", "How many orders were created in the last 6 months?",
-     "SELECT COUNT(*) FROM Orders WHERE createdAt >= CURRENT_DATE - INTERVAL '6' MONTH"),
+     "SELECT COUNT(*) FROM `Orders` WHERE `createdAt` >= CURRENT_DATE - INTERVAL '6' MONTH"),
     ("sqlite", "How many orders were created in the last 6 months?",
      "SELECT COUNT(*) FROM Orders WHERE createdAt >= DATE(DATE('now'), '-6 months')"),
     ("postgres", "How many orders were created last quarter?",
      "SELECT COUNT(*) FROM \"Orders\" WHERE \"createdAt\" >= DATE_TRUNC('QUARTER', CURRENT_DATE)"
      " - INTERVAL '3 MONTH' AND \"createdAt\" < DATE_TRUNC('QUARTER', CURRENT_DATE)"),
+    ("postgres", "Monthly order count for the last 6 months",
+     "SELECT DATE_TRUNC('MONTH', \"createdAt\") AS month, COUNT(*) FROM \"Orders\" "
+     "WHERE \"createdAt\" >= CURRENT_DATE - INTERVAL '6 MONTHS' "
+     "GROUP BY DATE_TRUNC('MONTH', \"createdAt\") ORDER BY DATE_TRUNC('MONTH', \"createdAt\") ASC"),
+    ("mysql", "Monthly order count for the last 6 months",
+     "SELECT DATE_FORMAT(`createdAt`, '%Y-%m') AS month, COUNT(*) FROM `Orders` "
+     "WHERE `createdAt` >= CURRENT_DATE - INTERVAL '6' MONTH "
+     "GROUP BY DATE_FORMAT(`createdAt`, '%Y-%m') ORDER BY DATE_FORMAT(`createdAt`, '%Y-%m') ASC"),
+    ("sqlite", "Monthly order count for the last 6 months",
+     "SELECT STRFTIME('%Y-%m', createdAt) AS month, COUNT(*) FROM Orders "
+     "WHERE createdAt >= DATE(DATE('now'), '-6 months') "
+     "GROUP BY STRFTIME('%Y-%m', createdAt) ORDER BY STRFTIME('%Y-%m', createdAt) ASC"),
+    ("postgres", "Weekly order count this year",
+     "SELECT DATE_TRUNC('WEEK', \"createdAt\") AS week, COUNT(*) FROM \"Orders\" "
+     "WHERE \"createdAt\" >= DATE_TRUNC('YEAR', CURRENT_DATE) "
+     "GROUP BY DATE_TRUNC('WEEK', \"createdAt\") ORDER BY DATE_TRUNC('WEEK', \"createdAt\") ASC"),
+    ("mysql", "Orders per week this year",
+     "SELECT DATE(`createdAt` - INTERVAL (WEEKDAY(`createdAt`)) DAY) AS week, COUNT(*) AS orders "
+     "FROM `Orders` WHERE `createdAt` >= MAKEDATE(YEAR(CURRENT_DATE), 1) "
+     "GROUP BY DATE(`createdAt` - INTERVAL (WEEKDAY(`createdAt`)) DAY) "
+     "ORDER BY DATE(`createdAt` - INTERVAL (WEEKDAY(`createdAt`)) DAY) ASC"),
+    ("sqlite", "Yearly order count",
+     "SELECT CAST(STRFTIME('%Y', createdAt) AS INTEGER) AS year, COUNT(*) FROM Orders "
+     "GROUP BY CAST(STRFTIME('%Y', createdAt) AS INTEGER) "
+     "ORDER BY CAST(STRFTIME('%Y', createdAt) AS INTEGER) ASC"),
 ]  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel, Field
@@ -26,29 +26,27 @@ class QueryBody(BaseModel):
 def build_router(runtime: Callable[[], Runtime]) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
-    async def current_user(authorization: Annotated[str, Header()] = "") -> User:
+    async def current_user(authorization: str = Header(default="")) -> User:
         key = authorization.removeprefix("Bearer ").strip()
         user = await accounts.user_for_api_key(runtime().db, key) if key else None
         if user is None:
             raise HTTPException(401, "a valid API key is needed: Authorization: Bearer <key>")
         return user
 
-    Caller = Annotated[User, Depends(current_user)]
-
     @router.post("/ask")
-    async def ask(body: AskBody, user: Caller) -> dict[str, Any]:
+    async def ask(body: AskBody, user: User = Depends(current_user)) -> dict[str, Any]:
         answer = await runtime().pipeline.ask(user.actor, body.connection, body.question)
         return answer.to_json()
 
     @router.post("/query")
-    async def query(body: QueryBody, user: Caller) -> dict[str, Any]:
+    async def query(body: QueryBody, user: User = Depends(current_user)) -> dict[str, Any]:
         if user.role == "reviewer":
             raise HTTPException(403, "reviewers read conversations; they do not run SQL")
         answer = await runtime().pipeline.run_sql(user.actor, body.connection, body.sql)
         return answer.to_json()
 
     @router.get("/connections")
-    async def connections(user: Caller) -> list[dict[str, Any]]:
+    async def connections(user: User = Depends(current_user)) -> list[dict[str, Any]]:
         rows = await runtime().registry.list(user.organization_id)
         return [{k: (str(v) if v is not None else None) for k, v in r.items()} for r in rows]
 

@@ -1,4 +1,4 @@
-"""Date expressions per dialect: the year of a date, a month bucket, a recent period.
+"""Date expressions per dialect: the year of a date, a period bucket, a recent period.
 
 Each dialect spells these differently (postgres `date_trunc`/`extract`, MySQL
 `DATE_FORMAT`/`YEAR()`, SQLite `strftime`), so they are written here as SQL text in the
@@ -15,10 +15,22 @@ _YEAR = {
     "mysql": "YEAR(__col__)",
     "sqlite": "CAST(strftime('%Y', __col__) AS INTEGER)",
 }
-_MONTH = {
-    "postgres": "date_trunc('month', __col__)",
-    "mysql": "DATE_FORMAT(__col__, '%Y-%m')",
-    "sqlite": "strftime('%Y-%m', __col__)",
+# A date cut to the start of its period, one spelling per dialect; weeks start on Monday.
+_BUCKETS = {
+    ("postgres", "day"): "date_trunc('day', __col__)",
+    ("postgres", "week"): "date_trunc('week', __col__)",
+    ("postgres", "month"): "date_trunc('month', __col__)",
+    ("postgres", "quarter"): "date_trunc('quarter', __col__)",
+    ("mysql", "day"): "DATE(__col__)",
+    ("mysql", "week"): "DATE(__col__ - INTERVAL WEEKDAY(__col__) DAY)",
+    ("mysql", "month"): "DATE_FORMAT(__col__, '%Y-%m')",
+    ("mysql", "quarter"): "CONCAT(YEAR(__col__), '-Q', QUARTER(__col__))",
+    ("sqlite", "day"): "date(__col__)",
+    ("sqlite", "week"): "date(__col__, 'weekday 0', '-6 days')",
+    ("sqlite", "month"): "strftime('%Y-%m', __col__)",
+    ("sqlite", "quarter"): (
+        "strftime('%Y', __col__) || '-Q' || ((CAST(strftime('%m', __col__) AS INTEGER) + 2) / 3)"
+    ),
 }
 # Start of the current period and `n` periods back, per unit.
 _NOW = {"postgres": "CURRENT_DATE", "mysql": "CURDATE()", "sqlite": "date('now')"}
@@ -54,8 +66,12 @@ def year_of(column: exp.Expression, dialect: str) -> exp.Expression:
     return _fill(_YEAR[_known(dialect)], column, dialect)
 
 
-def month_of(column: exp.Expression, dialect: str) -> exp.Expression:
-    return _fill(_MONTH[_known(dialect)], column, dialect)
+def bucket(column: exp.Expression, unit: str, dialect: str) -> exp.Expression:
+    """`column` cut to its day, week, month, quarter or year, to group by."""
+    dialect = _known(dialect)
+    if unit == "year":
+        return year_of(column, dialect)
+    return _fill(_BUCKETS[(dialect, unit)], column, dialect)
 
 
 def shift(start: str, unit: str, count: int, dialect: str) -> str:

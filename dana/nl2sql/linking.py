@@ -446,6 +446,25 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
+# Last words of numeric columns that identify or date a row rather than measure it.
+_NOT_MEASURES = frozenset({"id", "code", "year", "number", "zip", "postcode", "phone"})
+
+
+def is_measure(table: Table, column: Column) -> bool:
+    """Whether summing `column` over rows means something: a number that is no key."""
+    if not is_numeric(column) or column.primary_key or is_temporal(column):
+        return False
+    if any(column.name in fk.columns for fk in table.foreign_keys):
+        return False
+    words = name_words(column.name)
+    return bool(words) and words[-1] not in _NOT_MEASURES
+
+
+def is_business_term(column: Column) -> bool:
+    # `dana.retrieval.glossary` adds each term as a virtual column with this comment.
+    return (column.comment or "").startswith("business term:")
+
+
 def is_temporal(column: Column) -> bool:
     kind = column.type.lower()
     return "date" in kind or "time" in kind

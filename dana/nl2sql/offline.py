@@ -22,6 +22,7 @@ from dana.nl2sql.lexicon import AGGREGATE_WORDS, LINK_VERBS, STOPWORDS
 from dana.nl2sql.linking import Mention, Token, build_index, link, tokenize
 from dana.nl2sql.parser import QUESTION_WORDS, NotUnderstood, Parse, Parser
 from dana.nl2sql.render import NoJoinPath, Renderer
+from dana.nl2sql.timeframes import TIME_WORDS
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class OfflineTranslator:
 def _missing(tokens: list[Token], mentions: list[Mention]) -> str:
     """The content words no table or column matched, said as missing data."""
     covered = {i for m in mentions for i in range(m.start, m.end)}
-    known = STOPWORDS | LINK_VERBS | QUESTION_WORDS | set(AGGREGATE_WORDS)
+    known = STOPWORDS | LINK_VERBS | QUESTION_WORDS | set(AGGREGATE_WORDS) | TIME_WORDS
     words = [
         t.text
         for i, t in enumerate(tokens)

@@ -23,27 +23,22 @@ from dana.nl2sql.lexicon import (
     STOPWORDS,
     lemma,
     name_words,
-    stem,
 )
 from dana.nl2sql.linking import (
     Mention,
     SchemaIndex,
     Target,
     Token,
-    date_column,
     is_numeric,
     is_temporal,
     name_column,
     primary_key,
 )
-from dana.nl2sql.plan import Col, Cond, Item, Plan
+from dana.nl2sql.measures import MeasureRules
+from dana.nl2sql.plan import Col, Cond, Item, NotUnderstood, Plan
 from dana.nl2sql.render import Edge, NoJoinPath, join_count, join_tree
+from dana.nl2sql.timeframes import TimeRules
 from dana.schema import Table
-
-
-class NotUnderstood(Exception):
-    """The question uses a construct the rules do not cover; the message says which."""
-
 
 QUESTION_WORDS = frozenset(
     {
@@ -98,19 +93,6 @@ LIKE_CUES = {
 }  # fmt: skip
 NAMING_WORDS = frozenset({"named", "called", "titled", "name", "title"})
 TOP_WORDS = frozenset({"top", "first", "highest", "best", "largest", "biggest", "most"})
-YEAR_WORDS = frozenset({"year", "years"})
-MONTH_UNITS = {
-    "day": "day",
-    "days": "day",
-    "week": "week",
-    "weeks": "week",
-    "month": "month",
-    "months": "month",
-    "quarter": "quarter",
-    "quarters": "quarter",
-    "year": "year",
-    "years": "year",
-}
 
 
 @dataclass
@@ -127,7 +109,7 @@ class _Filter:
     negated_relation: str | None = None  # a table the condition is "not" related through
 
 
-class Parser:
+class Parser(TimeRules, MeasureRules):
     def __init__(self, tokens: list[Token], mentions: list[Mention], index: SchemaIndex) -> None:
         self.tokens = tokens
         self.low = [t.low for t in tokens]
@@ -149,12 +131,16 @@ class Parser:
         self.setop_values: list[tuple[Cond, Cond]] = []
         self._related_tables: list[str] = []
         self._generic_order: str | None = None  # tables whose rows a HAVING or superlative counts
+        self._measure_cue = False  # "by", "per" or a period: a bare measure is aggregated
 
     # -- helpers -------------------------------------------------------------------------
 
     def mention_at(self, position: int) -> Mention | None:
+        """The mention starting at `position`; for "car models", the head noun "models"."""
         for mention in self.mentions:
             if mention.start == position:
+                if self.role.get(position) == "modifier":
+                    return self.mention_at(mention.end)
                 return mention
         return None
 
@@ -205,16 +191,19 @@ class Parser:
                 raise NotUnderstood(f"comparing two columns ('{' '.join(phrase)}')")
         self._resolve_targets()
         self._compounds()
+        self._rankings()
         self._cue_orders()
         self._cue_groups()
         self._counts()
         self._periods()
+        self._time_buckets()
         self._negations()
         self._average_comparisons()
         self._numbers()
         self._adjectives()
         self._aggregates()
         self._values()
+        self._bare_measures()
         self._top_words()
         self._selects()
         plan = self._build()
@@ -252,6 +241,21 @@ class Parser:
             ]  # fmt: skip
             if rivals and mention.kind == "column" and near is None and first.table not in named:
                 self.penalties.append((f"'{self._text(mention)}' is ambiguous", 0.8))
+            self._rival_tables(mention)
+
+    def _rival_tables(self, mention: Mention) -> None:
+        """ "order" when both `order` and `orders` exist: two tables named alike, neither
+        preferred by anything else in the question, is a guess; decline it."""
+        first = mention.targets[0]
+        if mention.kind != "table" or first.column is not None:
+            return
+        rivals = {
+            t.table for t in mention.targets[1:]
+            if t.column is None and t.score >= first.score and t.table != first.table
+        }  # fmt: skip
+        if rivals:
+            named = ", ".join(sorted(rivals | {first.table}))
+            self.penalties.append((f"'{self._text(mention)}' could mean {named}", 0.7))
 
     def _name_of(self, mention: Mention, near: str | None) -> None:
         # "the names of all cartoons": a cartoon's name is its title when it has no name
@@ -454,6 +458,7 @@ class Parser:
                 self.consume(i, i + len(cue))
                 self.consume(i + len(cue), position)
                 self._group_by(target)
+                self._measure_cue = self._measure_cue or cue == ("per",)
                 break
         self._group_by_word()
 
@@ -478,7 +483,9 @@ class Parser:
         # and "by" is not part of a passive verb ("directed by").
         has_agg = any(w in AGGREGATE_WORDS or w in ("many", "number", "count") for w in self.low)
         for i, word in enumerate(self.low):
-            if word != "by" or self.used[i] or not has_agg or i == 0:
+            if word != "by" or self.used[i] or i == 0:
+                continue
+            if not (has_agg or self._measure_before(i)):
                 continue
             before = self.low[i - 1]
             if before in LINK_VERBS or before.endswith(("ed", "en")):
@@ -487,21 +494,14 @@ class Parser:
             if target and target.kind in ("column", "table") and not self.role.get(target.start):
                 self.consume(i, i + 1)
                 self._group_by(target)
-            elif self.low[i + 1 : i + 2] and self.low[i + 1] in ("month", "year", "quarter"):
-                self._group_by_period(i)
-
-    def _group_by_period(self, position: int) -> None:
-        column = self._date_column(self.tables_in_question())
-        if column is None:
-            raise NotUnderstood(f"which date to group by {self.low[position + 1]}")
-        unit = self.low[position + 1]
-        self.consume(position, position + 2)
-        self.group.append(Item(col=column, bucket="year" if unit == "year" else "month"))
+                self._measure_cue = True
 
     # -- counting ------------------------------------------------------------------------
 
     def _counts(self) -> None:
         for i in range(len(self.tokens)):
+            if self.low[i] == "count" and not self.used[i] and self._count_after_noun(i):
+                continue
             for phrase in COUNT_CUES:
                 if self.matches(i, phrase) and not self.used[i] and not self._superlative_before(i):
                     self._count_at(i, len(phrase))
@@ -572,34 +572,6 @@ class Parser:
                     self.count_table = other
                     return
         self.select.append((position, Item(agg="count")))
-
-    # -- dates: last month, the last 6 months, this year ----------------------------------
-
-    def _periods(self) -> None:
-        for i, word in enumerate(self.low):
-            if word in ("last", "past", "previous", "this", "current") and not self.used[i]:
-                self._period_at(i, word)
-
-    def _period_at(self, i: int, word: str) -> None:
-        count, unit_at = 1, i + 1
-        if unit_at < len(self.tokens) and self.tokens[unit_at].kind == "number":
-            count, unit_at = int(_number(self.tokens[unit_at])), unit_at + 1
-        unit = MONTH_UNITS.get(self.low[unit_at]) if unit_at < len(self.low) else None
-        if unit is None:
-            return
-        column = self._date_column(self.tables_in_question())
-        if column is None:
-            raise NotUnderstood(f"which date '{word} {unit}' applies to")
-        kind = "current" if word in ("this", "current") else "previous"
-        if unit_at == i + 2 or self.low[unit_at].endswith("s"):
-            kind = "recent"
-        start = (
-            i - 2
-            if self.low[max(0, i - 2) : i] in (["in", "the"], ["for", "the"], ["over", "the"])
-            else i
-        )
-        self.consume(start, unit_at + 1)
-        self._add_filter(i, Cond(column, "period", (unit, count, kind)))
 
     # -- negation: anti-joins ------------------------------------------------------------
 
@@ -807,7 +779,7 @@ class Parser:
             return True
         column = self._column_before(i - 1)
         if column is None:
-            year = self._date_column(self.tables_in_question())
+            year = self._date_column()
             if year is None or before != "between":
                 return False
             self._add_filter(i - 1, Cond(year, "between", (value, high)))
@@ -909,55 +881,6 @@ class Parser:
         if found is not None and found.kind == "column" and not self.role.get(found.start):
             if any(_col(t) == column for t in found.targets if t.column):
                 self._take(found, "filter")
-
-    def _year_filter(self, i: int, value: float, op: str | None, start: int) -> bool:
-        if not (1000 <= value <= 2100) or value != int(value):
-            return False
-        before = self.low[i - 1] if i else ""
-        if op is None and before not in ("in", "of", "year", "on", "during", "from"):
-            return False
-        column = self._verb_year_column(start if op else i - 1) or self._year_column()
-        if column is None:
-            return False
-        self.consume(start if op else i - 1, i + 1)
-        col, bucket = column
-        self._add_filter(start if op else i - 1, Cond(col, op or "=", (int(value),), bucket=bucket))
-        if before == "year" and i >= 2 and self.low[i - 2] in ("in", "of", "the"):
-            self.consume(i - 2, i - 1)
-        return True
-
-    def _verb_year_column(self, position: int) -> tuple[Col, str | None] | None:
-        """ "opened after 2010" is the year column named after opening, if there is one."""
-        for j in range(position - 1, max(-1, position - 4), -1):
-            verb = stem(self.low[j])
-            for table in self._scope_tables():
-                for column in self.index.tables[table].columns:
-                    words = name_words(column.name)
-                    dated = "year" in words or "date" in words or is_temporal(column)
-                    if dated and verb in {stem(w) for w in words}:
-                        self.consume(j, j + 1)
-                        bucket = None if "year" in words else "year"
-                        return Col(table, column.name), bucket
-        return None
-
-    def _year_column(self) -> tuple[Col, str | None] | None:
-        tables = self._scope_tables()
-        for table_name in tables + [t for t in self.index.tables if t not in tables]:
-            table = self.index.tables[table_name]
-            for column in table.columns:
-                if "year" in name_words(column.name):
-                    return Col(table.name, column.name), None
-            date = date_column(table)
-            if date is not None:
-                return Col(table.name, date), "year"
-        return None
-
-    def _date_column(self, tables: list[str]) -> Col | None:
-        for name in tables + [t for t in self.index.tables if t not in tables]:
-            date = date_column(self.index.tables[name])
-            if date is not None:
-                return Col(name, date)
-        return None
 
     def _scope_tables(self) -> list[str]:
         return self.tables_in_question() or list(self.index.tables)
@@ -1332,6 +1255,7 @@ class Parser:
         self._fill_order(plan)
         plan.group_by = list(self.group)
         self._implicit_group(plan)
+        self._chronological()
         plan.having = list(self.having)
         plan.order_by = list(self.order)
         plan.limit = self.limit
@@ -1535,7 +1459,7 @@ class Parser:
                 continue
             table = self.index.tables[group.col.table]
             if group.col.column != primary_key(table):
-                plan.select.insert(0, Item(col=group.col, bucket=group.bucket))
+                plan.select.insert(0, Item(col=group.col, bucket=group.bucket, label=group.label))
                 continue
             if any(c.table == table.name for c in shown):
                 continue

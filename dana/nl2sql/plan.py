@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+class NotUnderstood(Exception):
+    """The question uses a construct the rules do not cover; the message says which."""
+
+
 @dataclass(frozen=True)
 class Col:
     table: str
@@ -22,7 +26,8 @@ class Item:
     agg: str | None = None  # "count", "sum", "avg", "min" or "max"
     col: Col | None = None  # None with "count" is count(*)
     distinct: bool = False
-    bucket: str | None = None  # "year" or "month": a date column cut to that period
+    bucket: str | None = None  # "day", "week", "month", "quarter" or "year" of a date column
+    label: str | None = None  # the name of the result column, when the expression has none
 
     @property
     def tables(self) -> tuple[str, ...]:

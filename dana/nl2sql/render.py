@@ -41,7 +41,9 @@ class Edge:
 def identifier(name: str, dialect: str) -> exp.Identifier:
     """An identifier, quoted only when the dialect needs it."""
     plain = bool(_PLAIN.fullmatch(name)) and name.lower() not in RESERVED
-    if dialect == "postgres":
+    if dialect in ("postgres", "mysql"):
+        # Postgres folds unquoted names to lower case; on MySQL the quotes change nothing
+        # but show that a mixed-case name is meant exactly as the catalog spells it.
         plain = plain and name == name.lower()
     return exp.Identifier(this=name, quoted=not plain)
 
@@ -131,7 +133,7 @@ class Renderer:
         for table, edge in steps:
             query = query.join(self._table(table, aliases), on=self._on(edge, aliases))
         scope = _Scope(self, aliases)
-        query = query.select(*[scope.item(i) for i in plan.select])
+        query = query.select(*[scope.labelled(i) for i in plan.select])
         if plan.distinct:
             query = query.distinct()
         condition = self._where(plan, scope)
@@ -212,13 +214,17 @@ class _Scope:
                      "max": exp.Max}  # fmt: skip
         return functions[item.agg](this=inner)
 
+    def labelled(self, item: Item) -> exp.Expression:
+        expression = self.item(item)
+        if item.label is None:
+            return expression
+        return exp.alias_(expression, identifier(item.label, self.renderer.dialect))
+
     def _bucketed(self, item: Item) -> exp.Expression:
         assert item.col is not None
         column = self.column(item.col.table, item.col.column)
-        if item.bucket == "year":
-            return dates.year_of(column, self.renderer.dialect)
-        if item.bucket == "month":
-            return dates.month_of(column, self.renderer.dialect)
+        if item.bucket is not None:
+            return dates.bucket(column, item.bucket, self.renderer.dialect)
         return column
 
     def condition(self, cond: Cond) -> exp.Expression:

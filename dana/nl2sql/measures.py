@@ -1,0 +1,193 @@
+"""Rules about measures: "top 5 products by revenue", "revenue by region", "order count".
+
+A mixin of `Parser`. A measure is a number summed over rows (or the rows counted); the
+thing it is ranked or grouped by is an entity or a period. When the measure lives in
+another table than the entity, it is aggregated along the foreign keys between them:
+"the top products by revenue" sums each product's order lines, it does not list products.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dana.nl2sql.lexicon import AGGREGATE_WORDS, lemma
+from dana.nl2sql.linking import Mention, is_business_term, is_measure, name_column, primary_key
+from dana.nl2sql.plan import Col, Item
+
+if TYPE_CHECKING:
+    from dana.nl2sql.parser import Parser
+
+RANK_WORDS = {"top": "desc", "bottom": "asc"}
+RANK_CUES = (("by",), ("in", "terms", "of"), ("based", "on"), ("according", "to"),
+             ("ranked", "by"))  # fmt: skip
+MEASURE_COUNTS = (("number", "of"), ("count", "of"), ("amount", "of"))
+# Rows shown by "the top products by revenue" when the question gives no number.
+DEFAULT_TOP = 10
+
+
+class MeasureRules:
+    # -- top / bottom N by a measure ------------------------------------------------------
+
+    def _rankings(self: Parser) -> None:
+        for i, word in enumerate(self.low):
+            if word in RANK_WORDS and not self.used[i] and not self._is_mention(i):
+                self._ranking_at(i, RANK_WORDS[word])
+
+    def _ranking_at(self: Parser, i: int, direction: str) -> None:
+        j, limit = i + 1, None
+        if j < len(self.tokens) and self.tokens[j].kind == "number":
+            limit, j = int(self.tokens[j].number or 0), j + 1
+        entity = self.mention_at(self.skip_fillers(j))
+        if entity is None or self.role.get(entity.start) or not self._as_table(entity, 0.3):
+            return
+        cue = next((c for c in RANK_CUES if self.matches(entity.end, c)), None)
+        found = self._measure_at(entity.end + len(cue)) if cue else None
+        if found is None:
+            return
+        item, measure, end = found
+        table = entity.best.table
+        if item.agg is None and item.col is not None and item.col.table != table:
+            item = Item(agg="sum", col=item.col, label=item.col.column)
+        self.consume(i, end)
+        self._take(entity, "entity")
+        self._take(measure, "having" if item.col is None else "order")
+        self.order.append((item, direction))
+        plural = self.low[entity.end - 1] != self.tokens[entity.end - 1].lem
+        self.limit = limit or (DEFAULT_TOP if plural else 1)
+        self._show_ranked(table, entity.start, item, end)
+
+    def _show_ranked(self: Parser, table: str, position: int, item: Item, end: int) -> None:
+        """Show each ranked thing by its name, beside the measure it is ranked by."""
+        label = name_column(self.index.tables[table]) or primary_key(self.index.tables[table])
+        if label is None:
+            return
+        self.select.append((position, Item(col=Col(table, label))))
+        self.select.append((end, item))
+        if item.agg is None:
+            return
+        key = primary_key(self.index.tables[table])
+        keys = [key, label] if key and key != label else [label]
+        self.group.extend(Item(col=Col(table, k)) for k in keys)
+
+    def _measure_at(self: Parser, position: int) -> tuple[Item, Mention, int] | None:
+        """The measure named at `position`: "revenue", "total sales", "number of orders"."""
+        p = self.skip_fillers(position, frozenset({"their", "its"}))
+        func = None
+        word = self.low[p] if p < len(self.low) else ""
+        if AGGREGATE_WORDS.get(word) in ("sum", "avg") and not self._is_mention(p):
+            func, p = AGGREGATE_WORDS[word], self.skip_fillers(p + 1)
+        for cue in MEASURE_COUNTS:
+            if func is None and self.matches(p, cue):
+                func, p = "count", self.skip_fillers(p + len(cue))
+        mention = self.mention_at(p)
+        if mention is None:
+            return None
+        if func == "count" or mention.kind == "table":
+            if not self._as_table(mention, 0.3):
+                return None
+            end = mention.end + (1 if self.matches(mention.end, ("count",)) else 0)
+            return Item(agg="count", label=mention.best.table.lower()), mention, end
+        if mention.kind != "column" or not self._measured(mention):
+            return None
+        column = mention.best.column or ""
+        label = {None: None, "sum": column}.get(func, f"average_{column}")
+        return (
+            Item(agg=func, col=Col(mention.best.table, column), label=label),
+            mention,
+            mention.end,
+        )
+
+    def _measured(self: Parser, mention: Mention) -> bool:
+        target = mention.best
+        table = self.index.tables[target.table]
+        column = table.column(target.column or "")
+        return column is not None and is_measure(table, column)
+
+    def _term(self: Parser, mention: Mention) -> bool:
+        column = self.index.column(mention.best.table, mention.best.column or "")
+        return column is not None and is_business_term(column)
+
+    # -- a measure by a dimension: revenue by region, orders per month --------------------
+
+    def _measure_before(self: Parser, position: int) -> bool:
+        """Whether the words just before `position` name a measure or an entity counted."""
+        mention = self.mention_covering(position - 1) if position else None
+        if mention is None or self.role.get(mention.start):
+            return False
+        return mention.kind == "table" or (mention.kind == "column" and self._measured(mention))
+
+    def _bare_measures(self: Parser) -> None:
+        """ "Revenue by region" sums the revenue; "orders per month" counts the orders; a
+        business term alone ("revenue last quarter") is its total."""
+        if self._aggregated():
+            return
+        free = [m for m in self.mentions if not self.role.get(m.start) and m.kind == "column"]
+        if not self.group:
+            terms = [m for m in free if self._term(m)]
+            if terms and len(terms) == len(free):
+                self._sum(terms)
+            return
+        grouped = {
+            g.col.table for g in self.group if g.col and not g.bucket and self._is_key(g.col)
+        }
+        cued = self._measure_cue
+        measures = [
+            m for m in free
+            if self._measured(m) and m.best.table not in grouped and (cued or self._term(m))
+        ]  # fmt: skip
+        if measures:
+            self._sum(measures)
+            return
+        if not cued or free:
+            return
+        entities = [
+            m for m in self.mentions
+            if m.kind == "table" and not self.role.get(m.start) and m.best.table not in grouped
+        ]  # fmt: skip
+        if len(entities) == 1:
+            self._take(entities[0], "count")
+            self.count_table = entities[0].best.table
+            item = Item(agg="count", label=self.count_table.lower())
+            self.select.append((entities[0].start, item))
+
+    def _sum(self: Parser, measures: list[Mention]) -> None:
+        for mention in measures:
+            self._take(mention, "agg")
+            column = mention.best.column or ""
+            item = Item(agg="sum", col=Col(mention.best.table, column), label=column)
+            self.select.append((mention.start, item))
+
+    def _aggregated(self: Parser) -> bool:
+        return (
+            any(i.agg for _, i in self.select)
+            or any(i.agg for i, _ in self.order)
+            or bool(self.having)
+        )
+
+    def _is_key(self: Parser, column: Col) -> bool:
+        return column.column == primary_key(self.index.tables[column.table])
+
+    # -- "order count": a count named after the noun --------------------------------------
+
+    def _count_after_noun(self: Parser, position: int) -> bool:
+        """ "the order count", "customer count": the rows of the table just before."""
+        noun = self.mention_covering(position - 1) if position else None
+        if noun is None or self.role.get(noun.start) or not self._as_table(noun, 0.3):
+            return False
+        if noun.end != position or lemma(self.low[position]) != "count":
+            return False
+        self.consume(position, position + 1)
+        self._take(noun, "count")
+        self.count_table = noun.best.table
+        self.select.append((noun.start, Item(agg="count")))
+        return True
+
+    # -- order of periods -----------------------------------------------------------------
+
+    def _chronological(self: Parser) -> None:
+        """Rows per period come in time order, unless the question orders them."""
+        if self.order:
+            return
+        for item in self.group:
+            if item.bucket is not None:
+                self.order.append((Item(col=item.col, bucket=item.bucket), "asc"))
