@@ -54,8 +54,12 @@ def build_router(runtime: Callable[[], Runtime]) -> APIRouter:
 
 
 def add_api(app: FastAPI, runtime: Callable[[], Runtime]) -> None:
-    """Put the API's routes in front of the app's own, so a catch-all UI route cannot hide them."""
-    router = build_router(runtime)
+    add_routes_first(app, build_router(runtime))
+
+
+def add_routes_first(app: FastAPI, router: APIRouter) -> None:
+    """Put `router`'s routes in front of the app's own, so a catch-all UI route cannot hide
+    them."""
     before = len(app.router.routes)
     app.include_router(router)
     added = app.router.routes[before:]

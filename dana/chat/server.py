@@ -45,9 +45,11 @@ async def serve(host: str, port: int) -> None:
     load_module(config.run.module_name)
     ensure_jwt_secret()
 
-    from dana.api.routes import add_api
+    from dana.api.routes import add_api, add_routes_first
     from dana.chat.handlers import runtime
+    from dana.chat.review import build_review_router
 
     add_api(app, runtime)
+    add_routes_first(app, build_review_router(runtime))
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     await server.serve()
