@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 # Queries per organization per day, by plan; an organization's settings may lower it.
 PLAN_DAILY_QUERIES = {"free": 2_000, "team": 20_000, "enterprise": 200_000}
+# The day of the limit starts at midnight UTC, whatever time zone the app database uses.
+TODAY_UTC = "date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,9 @@ class Engine:
                 connection,
                 "SELECT o.plan, o.settings ->> 'daily_query_limit' AS custom,"
                 " (SELECT count(*) FROM integration_query_logs l"
-                "  WHERE l.created_at >= date_trunc('day', now())) AS used"
+                f"  WHERE l.created_at >= {TODAY_UTC}) AS used,"
+                " EXISTS (SELECT 1 FROM security_events e WHERE e.kind = 'limit.daily_queries'"
+                f"  AND e.created_at >= {TODAY_UTC}) AS reported"
                 " FROM organizations o WHERE o.id = :org",
                 {"org": actor.organization_id},
             )
@@ -136,8 +140,9 @@ class Engine:
             )
             if row["used"] < limit:
                 return
-            await security_event(connection, actor, "limit.daily_queries", "low",
-                                 {"limit": limit, "used": row["used"]})
+            if not row["reported"]:
+                await security_event(connection, actor, "limit.daily_queries", "low",
+                                     {"limit": limit, "used": row["used"]})
         raise LimitExceeded(
             f"your organization has used its {limit} queries for today; "
             "the limit resets at midnight UTC"
@@ -149,7 +154,7 @@ class Engine:
                 connection,
                 "SELECT count(*) AS queries, coalesce(sum(row_count), 0) AS rows,"
                 " coalesce(sum(execution_ms), 0) AS ms FROM integration_query_logs"
-                " WHERE created_at >= date_trunc('day', now())",
+                f" WHERE created_at >= {TODAY_UTC}",
             )
         assert row is not None
         return {k: float(v) for k, v in row.items()}

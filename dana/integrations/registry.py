@@ -14,8 +14,8 @@ from dana.db.audit import Actor, audit
 from dana.db.session import Database, as_json, execute, fetch_all, fetch_one
 from dana.errors import DanaError, NotFound
 from dana.integrations.connectors import make_connector
-from dana.integrations.urls import ConnectionConfig, validate_config
 from dana.integrations.secrets import Vault
+from dana.integrations.urls import ConnectionConfig, validate_config
 from dana.retrieval.glossary import Term
 from dana.schema import Schema
 
@@ -41,7 +41,8 @@ class Registry:
         self.allowed_sqlite_dirs = allowed_sqlite_dirs
 
     async def add(self, actor: Actor, name: str, config: ConnectionConfig) -> UUID:
-        validate_config(config, self.allowed_sqlite_dirs)
+        # Stored as validated: a SQLite path resolved, so it names the same file from any folder.
+        config = validate_config(config, self.allowed_sqlite_dirs)
         async with self.db.transaction(actor.organization_id) as connection:
             existing = await fetch_one(
                 connection, "SELECT 1 FROM integration_connections WHERE name = :n", {"n": name}
@@ -113,7 +114,7 @@ class Registry:
                         str(registered.id), {"name": name})
 
     async def update_config(self, actor: Actor, name: str, config: ConnectionConfig) -> None:
-        validate_config(config, self.allowed_sqlite_dirs)
+        config = validate_config(config, self.allowed_sqlite_dirs)
         registered = await self.get(actor.organization_id, name)
         async with self.db.transaction(actor.organization_id) as connection:
             await execute(

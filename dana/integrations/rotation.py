@@ -58,6 +58,8 @@ async def rotate_all(runtime: Any) -> int:
     _write_keys(path, [new, *old])
     count = await reencrypt(runtime, Vault([new, *old]))
     _write_keys(path, [new])
+    # The runtime's cached vault holds only the dropped keys: it could not read a connection.
+    runtime.vault = runtime.registry.vault = Vault([new])
     log.info("re-encrypted %d connections under a new key", count)
     return count
 

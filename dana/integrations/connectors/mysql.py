@@ -279,8 +279,12 @@ class MysqlConnector(Connector):
 
 
 def server_version(info: str) -> str:
-    """ "10.11.19-MariaDB-0+deb12u1" -> "MariaDB 10.11.19"; "8.0.36" -> "MySQL 8.0.36"."""
-    number = info.split("-", 1)[0]
+    """ "10.11.19-MariaDB-0+deb12u1" -> "MariaDB 10.11.19"; "8.0.36" -> "MySQL 8.0.36".
+
+    MariaDB 10 and later announce themselves as "5.5.5-10.11.19-MariaDB..." to old clients;
+    the 5.5.5- is not their version.
+    """
+    number = info.removeprefix("5.5.5-").split("-", 1)[0]
     return f"MariaDB {number}" if "mariadb" in info.lower() else f"MySQL {number}"
 
 
