@@ -26,6 +26,7 @@ from dana.retrieval.catalog import answer_catalog_question
 from dana.retrieval.context import assemble
 from dana.retrieval.documents import schema_documents
 from dana.retrieval.embedder import Embedder
+from dana.retrieval.examples import SAME_QUESTION, Example, find_examples, store_example
 from dana.retrieval.glossary import Term, expand_terms, with_virtual_columns
 from dana.retrieval.store import search, sync_documents
 from dana.schema import Context, Schema
@@ -136,19 +137,35 @@ class Pipeline:
         return schema if schema is not None else await self.refresh_schema(actor, registered)
 
     async def context_for(self, actor: Actor, registered: Registered, question: str) -> Context:
+        context, _examples = await self._retrieve(actor, registered, question)
+        return context
+
+    async def _retrieve(
+        self, actor: Actor, registered: Registered, question: str
+    ) -> tuple[Context, list[Example]]:
         schema = await self.schema_of(actor, registered)
         terms = await self.registry.glossary(actor.organization_id, registered.id)
         [vector] = await self.embedder.aembed([question])
         async with self.db.transaction(actor.organization_id) as connection:
             hits = await search(connection, registered.id, vector, k=30)
-        context = assemble(question, schema, hits, self.token_budget)
-        if not terms:
-            return context
-        return dataclasses.replace(
-            context,
-            schema=with_virtual_columns(context.schema, terms, registered.dialect),
-            glossary=tuple((t.term, t.sql) for t in terms),
-        )
+            examples = await find_examples(connection, registered.id, vector)
+        context = assemble(question, schema, hits, self.token_budget,
+                           examples=[(e.question, e.sql) for e in examples])
+        if terms:
+            context = dataclasses.replace(
+                context,
+                schema=with_virtual_columns(context.schema, terms, registered.dialect),
+                glossary=tuple((t.term, t.sql) for t in terms),
+            )
+        return context, examples
+
+    async def approve(self, actor: Actor, connection_name: str, question: str, sql: str) -> None:
+        """Keep an answer a user approved, as an example for later questions."""
+        registered = await self.registry.get(actor.organization_id, connection_name)
+        [vector] = await self.embedder.aembed([question])
+        async with self.db.transaction(actor.organization_id) as connection:
+            await store_example(connection, actor.organization_id, registered.id, question, sql,
+                                vector)
 
     async def ask(
         self,
@@ -221,10 +238,18 @@ class Pipeline:
         if catalog is not None:
             return Answer(status="ok", message=catalog.message, columns=catalog.columns,
                           rows=catalog.rows, explanation="answered from the cached catalog")
-        context = await self.context_for(actor, registered, question)
+        context, examples = await self._retrieve(actor, registered, question)
         request = Request(question=question, context=context, dialect=registered.dialect,
                           server_version=registered.server_version, history=history)
         terms = await self.registry.glossary(actor.organization_id, registered.id)
+        same = [e for e in examples if e.score >= SAME_QUESTION]
+        if same and not history:
+            # The question was asked and approved before: its SQL, checked again, answers it.
+            reuse = Translation(kind="sql", sql=same[0].sql, confidence=same[0].score,
+                                explanation=f"an approved answer to: {same[0].question}",
+                                translator="approved example")
+            return await self._translate_and_run(actor, registered, request, run, schema, terms,
+                                                 first=reuse)
         return await self._translate_and_run(actor, registered, request, run, schema, terms)
 
     async def _translate_and_run(
@@ -235,9 +260,10 @@ class Pipeline:
         run: RunContext,
         schema: Schema,
         terms: list[Term],
+        first: Translation | None = None,
     ) -> Answer:
         notes: list[str] = []
-        translation = await self._translate(request, notes)
+        translation = first or await self._translate(request, notes)
         for attempt in range(MAX_REPAIRS + 1):
             if translation.kind != "sql" or not translation.sql:
                 status = "clarify" if translation.kind == "clarify" else "unanswerable"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -48,9 +49,14 @@ def _parse_time(value: str | None) -> datetime | None:
         return None
 
 
+# Called with (organization, user, connection name, question, sql) on a thumbs up.
+Approver = Callable[[UUID, UUID | None, str, str, str], Awaitable[None]]
+
+
 class DanaDataLayer(BaseDataLayer):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, on_approved: Approver | None = None) -> None:
         self.db = db
+        self.on_approved = on_approved
         self._organization_of: dict[str, UUID] = {}
 
     # Users ---------------------------------------------------------------------------
@@ -299,8 +305,36 @@ class DanaDataLayer(BaseDataLayer):
                 {"org": organization_id, "msg": feedback.forId, "user": _session_user(),
                  "value": value, "comment": feedback.comment},
             )
+            approved = await self._approved_pair(connection, feedback.forId) if value > 0 else None
         assert row is not None
+        if approved and self.on_approved:
+            connection_name, question, sql = approved
+            try:
+                await self.on_approved(organization_id, _session_user(), connection_name,
+                                       question, sql)
+            except Exception:  # noqa: BLE001 - the feedback itself is stored either way
+                log.exception("could not keep the approved answer as an example")
         return str(row["id"])
+
+    async def _approved_pair(self, connection: Any, message_id: str) -> tuple[str, str, str] | None:
+        """(connection name, question, sql) of an answer, when it is one that ran SQL."""
+        answer = await fetch_one(
+            connection,
+            "SELECT conversation_id, created_at, sql, metadata ->> 'connection' AS connection"
+            " FROM chat_messages WHERE id = :id",
+            {"id": message_id},
+        )
+        if not answer or not answer["sql"] or not answer["connection"]:
+            return None
+        question = await fetch_one(
+            connection,
+            "SELECT content FROM chat_messages WHERE conversation_id = :c AND role = 'user'"
+            " AND created_at <= :t ORDER BY created_at DESC LIMIT 1",
+            {"c": answer["conversation_id"], "t": answer["created_at"]},
+        )
+        if not question or not question["content"].strip():
+            return None
+        return answer["connection"], question["content"], answer["sql"]
 
     async def delete_feedback(self, feedback_id: str) -> bool:
         organization_id = _session_organization()

@@ -29,7 +29,13 @@ def runtime() -> Runtime:
 
 
 def data_layer() -> DanaDataLayer:
-    return DanaDataLayer(runtime().db)
+    return DanaDataLayer(runtime().db, on_approved=approve)
+
+
+async def approve(organization_id: UUID, user_id: UUID | None, connection: str, question: str,
+                  sql: str) -> None:
+    """A thumbs up keeps the question and its SQL as an example for later questions."""
+    await runtime().pipeline.approve(Actor(organization_id, user_id), connection, question, sql)
 
 
 async def authenticate(email: str, password: str) -> cl.User | None:
@@ -132,6 +138,7 @@ async def message(incoming: cl.Message) -> None:
         content=answer_markdown(answer),
         elements=elements,
         metadata={"sql": answer.sql, "status": answer.status, "request_id": answer.request_id,
+                  "connection": connection,
                   "rows": len(answer.rows), "elapsed_ms": round(answer.elapsed_ms, 1),
                   "chart": answer.chart},
     )
