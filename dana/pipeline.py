@@ -137,12 +137,12 @@ class Pipeline:
         return schema if schema is not None else await self.refresh_schema(actor, registered)
 
     async def context_for(self, actor: Actor, registered: Registered, question: str) -> Context:
-        context, _examples = await self._retrieve(actor, registered, question)
+        context, _examples, _terms = await self._retrieve(actor, registered, question)
         return context
 
     async def _retrieve(
         self, actor: Actor, registered: Registered, question: str
-    ) -> tuple[Context, list[Example]]:
+    ) -> tuple[Context, list[Example], list[Term]]:
         schema = await self.schema_of(actor, registered)
         terms = await self.registry.glossary(actor.organization_id, registered.id)
         [vector] = await self.embedder.aembed([question])
@@ -157,7 +157,7 @@ class Pipeline:
                 schema=with_virtual_columns(context.schema, terms, registered.dialect),
                 glossary=tuple((t.term, t.sql) for t in terms),
             )
-        return context, examples
+        return context, examples, terms
 
     async def approve(self, actor: Actor, connection_name: str, question: str, sql: str) -> None:
         """Keep an answer a user approved, as an example for later questions."""
@@ -238,10 +238,9 @@ class Pipeline:
         if catalog is not None:
             return Answer(status="ok", message=catalog.message, columns=catalog.columns,
                           rows=catalog.rows, explanation="answered from the cached catalog")
-        context, examples = await self._retrieve(actor, registered, question)
+        context, examples, terms = await self._retrieve(actor, registered, question)
         request = Request(question=question, context=context, dialect=registered.dialect,
                           server_version=registered.server_version, history=history)
-        terms = await self.registry.glossary(actor.organization_id, registered.id)
         same = [e for e in examples if e.score >= SAME_QUESTION]
         if same and not history:
             # The question was asked and approved before: its SQL, checked again, answers it.

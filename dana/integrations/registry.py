@@ -39,6 +39,7 @@ class Registry:
         self.db = db
         self.vault = vault
         self.allowed_sqlite_dirs = allowed_sqlite_dirs
+        self._schemas: dict[UUID, tuple[str, Schema]] = {}
 
     async def add(self, actor: Actor, name: str, config: ConnectionConfig) -> UUID:
         # Stored as validated: a SQLite path resolved, so it names the same file from any folder.
@@ -217,18 +218,32 @@ class Registry:
         return changed
 
     async def cached_schema(self, organization_id: UUID, connection_id: UUID) -> Schema | None:
-        """The cached schema, or None when there is none or it has expired."""
+        """The cached schema, or None when there is none or it has expired.
+
+        The parsed schema is kept in memory by content hash: a schema of a thousand tables
+        is megabytes of JSON, not to be read and parsed again for every question.
+        """
         async with self.db.transaction(organization_id) as connection:
             row = await fetch_one(
                 connection,
-                "SELECT schema, expires_at < now() AS expired FROM integration_schema_cache"
+                "SELECT content_hash, expires_at < now() AS expired FROM integration_schema_cache"
                 " WHERE connection_id = :c",
                 {"c": connection_id},
             )
-        if row is None or row["expired"]:
-            return None
-        return Schema.from_json(row["schema"])
-
+            if row is None or row["expired"]:
+                return None
+            known = self._schemas.get(connection_id)
+            if known and known[0] == row["content_hash"]:
+                return known[1]
+            full = await fetch_one(
+                connection,
+                "SELECT schema FROM integration_schema_cache WHERE connection_id = :c",
+                {"c": connection_id},
+            )
+        assert full is not None
+        schema = Schema.from_json(full["schema"])
+        self._schemas[connection_id] = (row["content_hash"], schema)
+        return schema
 
     async def glossary(self, organization_id: UUID, connection_id: UUID) -> list[Term]:
         """The business terms defined for a connection (and for every connection)."""

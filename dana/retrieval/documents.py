@@ -34,8 +34,10 @@ def words_of(name: str) -> str:
 
 
 def quote_sample(value: str) -> str:
-    cut = value if len(value) <= MAX_SAMPLE_CHARS else value[: MAX_SAMPLE_CHARS - 1] + "…"
-    return '"' + cut.replace('"', "'").replace("\n", " ") + '"'
+    # Every kind of line break (\r, \u2028...) becomes a space: a value stays on one line.
+    flat = " ".join(value.split())
+    cut = flat if len(flat) <= MAX_SAMPLE_CHARS else flat[: MAX_SAMPLE_CHARS - 1] + "…"
+    return '"' + cut.replace('"', "'") + '"'
 
 
 def table_document(table: Table) -> Document:
