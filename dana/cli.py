@@ -11,7 +11,8 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from typing import Any
 
 from dana.errors import DanaError
@@ -154,6 +155,16 @@ def _runtime():  # noqa: ANN202
     return Runtime.start()
 
 
+@asynccontextmanager
+async def _opened() -> AsyncIterator[Any]:
+    """The runtime for one command, closed when the command ends however it ends."""
+    runtime = _runtime()
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
 async def _actor(runtime: Any, slug: str) -> Any:
     from dana.db import accounts
     from dana.db.audit import Actor
@@ -188,11 +199,8 @@ def format_table(columns: list[str], rows: list[list[Any]], limit: int = 50) -> 
 async def cmd_setup(args: argparse.Namespace) -> int:
     from dana.setup import setup
 
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         report = await setup(runtime)
-    finally:
-        await runtime.close()
     _print_login(report)
     return 0
 
@@ -226,35 +234,26 @@ async def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def cmd_ask(args: argparse.Namespace) -> int:
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         actor = await _actor(runtime, args.org)
         answer = await runtime.pipeline.ask(actor, args.connection, args.question)
-    finally:
-        await runtime.close()
     return _print_answer(answer, args.json)
 
 
 async def cmd_query(args: argparse.Namespace) -> int:
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         actor = await _actor(runtime, args.org)
         answer = await runtime.pipeline.run_sql(actor, args.connection, args.sql)
-    finally:
-        await runtime.close()
     return _print_answer(answer, args.json)
 
 
 async def cmd_context(args: argparse.Namespace) -> int:
     from dana.retrieval.context import describe, render_table
 
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         actor = await _actor(runtime, args.org)
         registered = await runtime.registry.get(actor.organization_id, args.connection)
         context = await runtime.pipeline.context_for(actor, registered, args.question)
-    finally:
-        await runtime.close()
     if args.json:
         print(json.dumps(describe(context)))
     else:
@@ -269,14 +268,11 @@ async def cmd_sql_check(args: argparse.Namespace) -> int:
 
     schema = None
     if args.connection:
-        runtime = _runtime()
-        try:
+        async with _opened() as runtime:
             actor = await _actor(runtime, args.org)
             registered = await runtime.registry.get(actor.organization_id, args.connection)
             schema = await runtime.registry.cached_schema(actor.organization_id, registered.id)
             dialect = registered.dialect
-        finally:
-            await runtime.close()
     else:
         dialect = args.dialect
     validation = validate(args.sql, dialect, schema)
@@ -305,14 +301,11 @@ async def cmd_db_url(args: argparse.Namespace) -> int:
 async def cmd_users_add(args: argparse.Namespace) -> int:
     from dana.db import accounts
 
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         organization_id = await accounts.require_organization(runtime.db, args.org)
         password = args.password or accounts.generate_password()
         await accounts.add_user(runtime.db, organization_id, args.email, args.role, password,
                                 name=args.name)
-    finally:
-        await runtime.close()
     print(f"added {args.email} ({args.role})")
     if not args.password:
         print(f"password: {password}")
@@ -322,12 +315,9 @@ async def cmd_users_add(args: argparse.Namespace) -> int:
 async def cmd_users_list(args: argparse.Namespace) -> int:
     from dana.db import accounts
 
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         organization_id = await accounts.require_organization(runtime.db, args.org)
         users = await accounts.list_users(runtime.db, organization_id)
-    finally:
-        await runtime.close()
     print(format_table(["email", "name", "role", "last login"],
                        [[u["email"], u["name"], u["role"], u["last_login_at"]] for u in users]))
     return 0
@@ -336,14 +326,11 @@ async def cmd_users_list(args: argparse.Namespace) -> int:
 async def cmd_keys_create(args: argparse.Namespace) -> int:
     from dana.db import accounts
 
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         user = await accounts.find_user(runtime.db, args.user)
         if user is None:
             raise DanaError(f"there is no user with the email {args.user}")
         key = await accounts.create_api_key(runtime.db, user, args.name)
-    finally:
-        await runtime.close()
     print(f"API key {args.name} for {user.email}; it is shown only now:")
     print(key)
     return 0
@@ -352,12 +339,9 @@ async def cmd_keys_create(args: argparse.Namespace) -> int:
 async def cmd_keys_revoke(args: argparse.Namespace) -> int:
     from dana.db import accounts
 
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         organization_id = await accounts.require_organization(runtime.db, args.org)
         await accounts.revoke_api_key(runtime.db, organization_id, args.name)
-    finally:
-        await runtime.close()
     print(f"revoked {args.name}")
     return 0
 
@@ -373,16 +357,13 @@ async def cmd_conn_add(args: argparse.Namespace) -> int:
         config = ConnectionConfig(dialect=args.dialect, host=args.host, port=args.port,
                                   database=args.database, username=args.user,
                                   password=args.password, path=args.path)
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         actor = await _actor(runtime, args.org)
         await runtime.registry.add(actor, args.name, config)
         result = await runtime.registry.test(actor, args.name)
         if result.success:
             registered = await runtime.registry.get(actor.organization_id, args.name)
             schema = await runtime.pipeline.refresh_schema(actor, registered)
-    finally:
-        await runtime.close()
     _print_test(args.name, result)
     if result.success:
         print(f"read {len(schema.tables)} tables")
@@ -399,12 +380,9 @@ def _print_test(name: str, result: Any) -> None:
 
 
 async def cmd_conn_list(args: argparse.Namespace) -> int:
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         actor = await _actor(runtime, args.org)
         rows = await runtime.registry.list(actor.organization_id)
-    finally:
-        await runtime.close()
     if args.json:
         print(json.dumps(rows, default=str))
     else:
@@ -415,12 +393,9 @@ async def cmd_conn_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_conn_test(args: argparse.Namespace) -> int:
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         actor = await _actor(runtime, args.org)
         result = await runtime.registry.test(actor, args.name)
-    finally:
-        await runtime.close()
     if args.json:
         print(json.dumps({"success": result.success, "server_version": result.server_version,
                           "response_ms": result.response_ms, "error": result.error,
@@ -431,24 +406,18 @@ async def cmd_conn_test(args: argparse.Namespace) -> int:
 
 
 async def cmd_conn_refresh(args: argparse.Namespace) -> int:
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         actor = await _actor(runtime, args.org)
         registered = await runtime.registry.get(actor.organization_id, args.name)
         schema = await runtime.pipeline.refresh_schema(actor, registered)
-    finally:
-        await runtime.close()
     print(f"{args.name}: read {len(schema.tables)} tables")
     return 0
 
 
 async def cmd_conn_remove(args: argparse.Namespace) -> int:
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         actor = await _actor(runtime, args.org)
         await runtime.registry.remove(actor, args.name)
-    finally:
-        await runtime.close()
     print(f"removed {args.name}")
     return 0
 
@@ -456,11 +425,8 @@ async def cmd_conn_remove(args: argparse.Namespace) -> int:
 async def cmd_secrets_rotate(args: argparse.Namespace) -> int:
     from dana.integrations.rotation import rotate_all
 
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         count = await rotate_all(runtime)
-    finally:
-        await runtime.close()
     print(f"re-encrypted {count} connections under the new key")
     return 0
 
@@ -468,11 +434,8 @@ async def cmd_secrets_rotate(args: argparse.Namespace) -> int:
 async def cmd_eval_spider(args: argparse.Namespace) -> int:
     from dana.evaluation import run_spider_eval
 
-    runtime = _runtime()
-    try:
+    async with _opened() as runtime:
         result = await run_spider_eval(runtime, args.path, args.limit, args.org, args.report)
-    finally:
-        await runtime.close()
     if args.json:
         print(json.dumps(result.summary()))
     else:

@@ -238,7 +238,9 @@ class Pipeline:
         if catalog is not None:
             return Answer(status="ok", message=catalog.message, columns=catalog.columns,
                           rows=catalog.rows, explanation="answered from the cached catalog")
-        context, examples, terms = await self._retrieve(actor, registered, question)
+        # A follow-up ("and by region?") needs the tables of the questions it continues.
+        searched = " ".join([t.question for t in history[-2:]] + [question])
+        context, examples, terms = await self._retrieve(actor, registered, searched)
         request = Request(question=question, context=context, dialect=registered.dialect,
                           server_version=registered.server_version, history=history)
         same = [e for e in examples if e.score >= SAME_QUESTION]

@@ -52,7 +52,7 @@ DEMO = [
      f" JOIN products p ON p.id = oi.product_id JOIN categories c ON c.id = p.category_id"
      f" WHERE o.ordered_at >= '2024-01-01' AND o.ordered_at < '2025-01-01' GROUP BY c.name",
      False),
-    ("bare measure by a dimension is its sum", "Revenue by region",
+    ("bare measure by a dimension is its sum", "Revenue by customer region",
      f"SELECT r.name, sum({REVENUE}) FROM order_items oi JOIN orders o ON o.id = oi.order_id"
      f" JOIN customers c ON c.id = o.customer_id JOIN regions r ON r.id = c.region_id"
      f" GROUP BY r.name", False),

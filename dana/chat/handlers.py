@@ -90,9 +90,11 @@ async def resume(thread: dict[str, Any]) -> None:
     for step in thread.get("steps", []):
         if step.get("type") == "user_message":
             question = step.get("output") or ""
-        elif question is not None and (step.get("metadata") or {}).get("sql"):
-            history.append(Turn(question, step["metadata"]["sql"]))
-            question = None
+        elif question is not None:
+            metadata = step.get("metadata") or {}
+            if metadata.get("sql") or metadata.get("status") == "clarify":
+                history.append(Turn(question, metadata.get("sql")))
+                question = None
     cl.user_session.set("history", history[-HISTORY_TURNS:])
     if cl.user_session.get("connection") is None:
         await start()
@@ -143,6 +145,7 @@ async def message(incoming: cl.Message) -> None:
                   "chart": answer.chart},
     )
     await reply.send()
-    if answer.status == "ok" and answer.sql:
-        history.append(Turn(incoming.content, answer.sql))
+    if (answer.status == "ok" and answer.sql) or answer.status == "clarify":
+        # A question DANA asked back stays in the history, so the reply can answer it.
+        history.append(Turn(incoming.content, answer.sql if answer.status == "ok" else None))
         cl.user_session.set("history", history[-HISTORY_TURNS:])

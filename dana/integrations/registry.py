@@ -69,27 +69,23 @@ class Registry:
         return row["id"]
 
     async def get(self, organization_id: UUID, name: str) -> Registered:
-        async with self.db.transaction(organization_id) as connection:
-            row = await fetch_one(
-                connection,
-                "SELECT id, organization_id, name, dialect, encrypted_config, server_version"
-                " FROM integration_connections WHERE name = :n",
-                {"n": name},
-            )
-        if row is None:
-            raise NotFound(f"there is no connection named {name!r}")
-        return self._registered(row)
+        return await self._find(organization_id, "name = :key", name,
+                                f"there is no connection named {name!r}")
 
     async def get_by_id(self, organization_id: UUID, connection_id: UUID) -> Registered:
+        return await self._find(organization_id, "id = :key", connection_id,
+                                "that connection does not exist in this organization")
+
+    async def _find(self, organization_id: UUID, where: str, key: Any, missing: str) -> Registered:
         async with self.db.transaction(organization_id) as connection:
             row = await fetch_one(
                 connection,
                 "SELECT id, organization_id, name, dialect, encrypted_config, server_version"
-                " FROM integration_connections WHERE id = :id",
-                {"id": connection_id},
+                f" FROM integration_connections WHERE {where}",
+                {"key": key},
             )
         if row is None:
-            raise NotFound("that connection does not exist in this organization")
+            raise NotFound(missing)
         return self._registered(row)
 
     def _registered(self, row: dict[str, Any]) -> Registered:

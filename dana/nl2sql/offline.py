@@ -15,11 +15,14 @@ construct it does not know, makes it answer "unanswerable" and name what it miss
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from dana.nl2sql.base import Request, Translation
+from dana.nl2sql.clarify import dimension_question
+from dana.nl2sql.followups import CANNOT_MERGE, FollowUps, Reading
 from dana.nl2sql.lexicon import AGGREGATE_WORDS, LINK_VERBS, STOPWORDS
-from dana.nl2sql.linking import Mention, Token, build_index, link, tokenize
+from dana.nl2sql.linking import Mention, SchemaIndex, Token, build_index, link, tokenize
 from dana.nl2sql.parser import QUESTION_WORDS, NotUnderstood, Parse, Parser
 from dana.nl2sql.render import NoJoinPath, Renderer
 from dana.nl2sql.timeframes import TIME_WORDS
@@ -45,7 +48,22 @@ class OfflineTranslator:
         if not request.context.schema.tables:
             return self._decline("no tables were found for this question")
         index = build_index(request.context)
-        tokens = tokenize(request.question)
+        if not request.history:
+            return self._translate(Reading(request.question), request, index)
+        followups = FollowUps(index, lambda r: self._translate(r, request, index), hints)
+        reading = followups.read(request.history, request.question)
+        if reading is None:
+            return Translation(
+                kind="unanswerable", explanation=CANNOT_MERGE + ".", translator=self.name
+            )
+        translation = self._translate(reading, request, index)
+        if reading.question == request.question or translation.kind != "sql":
+            return translation
+        explanation = f'Read as "{reading.question}". {translation.explanation}'
+        return dataclasses.replace(translation, explanation=explanation)
+
+    def _translate(self, reading: Reading, request: Request, index: SchemaIndex) -> Translation:
+        tokens = tokenize(reading.question)
         mentions = link(tokens, index)
         try:
             parse = Parser(tokens, mentions, index).parse()
@@ -53,8 +71,13 @@ class OfflineTranslator:
             return self._decline(_missing(tokens, mentions) or f"I don't understand {problem}")
         if parse.unknown:
             return self._decline(_no_data(parse.unknown))
+        named = hints(mentions) | reading.hints
+        renderer = Renderer(request.context.schema, request.dialect, named)
         try:
-            expression = Renderer(request.context.schema, request.dialect).render(parse.plan)
+            question = dimension_question(parse.plan, renderer.edges, renderer.hints)
+            if question is not None:
+                return self._clarify(question)
+            expression = renderer.render(parse.plan)
         except NoJoinPath as problem:
             return self._decline(f"nothing in the data connects {problem}")
         return self._answer(expression.sql(dialect=request.dialect), parse)
@@ -83,10 +106,26 @@ class OfflineTranslator:
             notes=notes,
         )
 
+    def _clarify(self, question: str) -> Translation:
+        logger.debug("offline translator asks back: %s", question)
+        return Translation(kind="clarify", explanation=question, translator=self.name)
+
     def _decline(self, reason: str) -> Translation:
         return Translation(
             kind="unanswerable", explanation=NOT_UNDERSTOOD + reason, translator=self.name
         )
+
+
+def hints(mentions: list[Mention]) -> set[str]:
+    """The tables and columns ("table.column") a question names, which choose between two
+    equally short ways to join."""
+    named = set()
+    for mention in mentions:
+        for target in mention.targets[:1]:
+            named.add(target.table)
+            if target.column:
+                named.add(f"{target.table}.{target.column}")
+    return named
 
 
 def _missing(tokens: list[Token], mentions: list[Mention]) -> str:

@@ -37,7 +37,7 @@ from dana.nl2sql.linking import (
 from dana.nl2sql.measures import MeasureRules
 from dana.nl2sql.plan import Col, Cond, Item, NotUnderstood, Plan
 from dana.nl2sql.render import Edge, NoJoinPath, join_count, join_tree
-from dana.nl2sql.timeframes import TimeRules
+from dana.nl2sql.timeframes import BUCKET_CUES, BUCKET_WORDS, PERIOD_UNITS, TimeRules
 from dana.schema import Table
 
 QUESTION_WORDS = frozenset(
@@ -474,9 +474,22 @@ class Parser(TimeRules, MeasureRules):
                 raise NotUnderstood(f"how to tell apart each {target.best.table}")
             self.group.append(Item(col=Col(table.name, key)))
         elif target.kind == "column":
-            self.group.append(Item(col=_col(target.best)))
+            self.group.append(self._referenced(target) or Item(col=_col(target.best)))
         else:
             raise NotUnderstood(f"grouping by a value ({self._text(target)})")
+
+    def _referenced(self, target: Mention) -> Item | None:
+        """ "by billing region" names the key `billing_region_id`: group by the region it
+        points at, joined through that key, when the question did not ask for the id."""
+        if any(self.low[i] in GENERIC_NAMES for i in range(target.start, target.end)):
+            return None
+        column = target.best.column
+        for edge in self.edges:
+            if edge.table == target.best.table and edge.columns == (column,):
+                ref = self.index.tables[edge.ref_table]
+                if name_column(ref) is not None and edge.ref_columns == (primary_key(ref),):
+                    return Item(col=Col(ref.name, edge.ref_columns[0]))
+        return None
 
     def _group_by_word(self) -> None:
         # "by month", "by country": a group only when the question asks for a count or a total
@@ -485,7 +498,7 @@ class Parser(TimeRules, MeasureRules):
         for i, word in enumerate(self.low):
             if word != "by" or self.used[i] or i == 0:
                 continue
-            if not (has_agg or self._measure_before(i)):
+            if not (has_agg or self._measure_before(i) or self._after_bucket(i)):
                 continue
             before = self.low[i - 1]
             if before in LINK_VERBS or before.endswith(("ed", "en")):
@@ -495,6 +508,13 @@ class Parser(TimeRules, MeasureRules):
                 self.consume(i, i + 1)
                 self._group_by(target)
                 self._measure_cue = True
+
+    def _after_bucket(self, position: int) -> bool:
+        """ "orders per month by status": a second grouping after a period's."""
+        before = self.low[position - 1]
+        if before in BUCKET_WORDS:
+            return True
+        return position >= 2 and before in PERIOD_UNITS and self.low[position - 2] in BUCKET_CUES
 
     # -- counting ------------------------------------------------------------------------
 
@@ -969,7 +989,9 @@ class Parser(TimeRules, MeasureRules):
         j = i + 1
         chain = [i]
         while j < len(self.low) and (
-            self.low[j] in (",", "and", "the", "of", "number", "amount")
+            self.low[j] in (",", "and", "the", "of")
+            # "the total amount of sales", unless "amount" is a column itself
+            or (self.low[j] in ("number", "amount") and not self._is_mention(j))
             or (self.low[j] in AGGREGATE_WORDS and not self._is_mention(j))
         ):
             if self.low[j] in AGGREGATE_WORDS:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from dana.nl2sql import dates
+from dana.nl2sql.paths import Ambiguity, preferred, shortest_paths
 from dana.nl2sql.plan import Cond, Item, Plan
 from dana.schema import Schema
 
@@ -59,22 +61,48 @@ def fk_edges(schema: Schema) -> list[Edge]:
     return edges
 
 
-def join_tree(tables: list[str], edges: list[Edge]) -> list[tuple[str, Edge]]:
+def join_tree(
+    tables: list[str], edges: list[Edge], hints: Iterable[str] = ()
+) -> list[tuple[str, Edge]]:
     """Tables to add after the first, each with the edge joining it: a small Steiner tree
-    grown by shortest paths from the tables already joined."""
+    grown by shortest paths from the tables already joined. Where two shortest paths
+    exist, the one through tables or columns named in `hints` is taken."""
+    return _grow(tables, edges, tuple(hints))[0]
+
+
+def join_ambiguities(
+    tables: list[str], edges: list[Edge], hints: Iterable[str] = ()
+) -> list[Ambiguity]:
+    """The joins of `join_tree` that had several equally short paths `hints` did not
+    settle."""
+    return _grow(tables, edges, tuple(hints))[1]
+
+
+def _grow(
+    tables: list[str], edges: list[Edge], hints: tuple[str, ...]
+) -> tuple[list[tuple[str, Edge]], list[Ambiguity]]:
     joined = [tables[0]]
     steps: list[tuple[str, Edge]] = []
+    ambiguities = []
     for target in tables[1:]:
         if target in joined:
             continue
         path = _shortest_path(joined, target, edges)
         if path is None:
             raise NoJoinPath(f"{tables[0]} and {target}")
+        others = shortest_paths(joined, target, edges)
+        others.sort(key=lambda found: list(found) != path)  # the usual choice first
+        if len(others) > 1:
+            chosen = preferred(others, hints)
+            if chosen is not None:
+                path = list(chosen)
+            else:
+                ambiguities.append(Ambiguity(target, tuple(others)))
         for table, edge in path:
             if table not in joined:
                 joined.append(table)
                 steps.append((table, edge))
-    return steps
+    return steps, ambiguities
 
 
 def _shortest_path(
@@ -111,10 +139,12 @@ def join_count(tables: list[str], edges: list[Edge]) -> int | None:
 
 
 class Renderer:
-    def __init__(self, schema: Schema, dialect: str) -> None:
+    def __init__(self, schema: Schema, dialect: str, hints: Iterable[str] = ()) -> None:
         self.schema = schema
         self.dialect = dialect
         self.edges = fk_edges(schema)
+        # Tables and columns the question names, to choose between equally short joins.
+        self.hints = tuple(hints)
 
     def render(self, plan: Plan) -> exp.Expression:
         query: exp.Expression = self._select(plan)
@@ -127,7 +157,7 @@ class Renderer:
 
     def _select(self, plan: Plan) -> exp.Select:
         tables = plan.used_tables()
-        steps = join_tree(tables, self.edges)
+        steps = join_tree(tables, self.edges, self.hints)
         aliases = self._aliases([tables[0]] + [t for t, _ in steps])
         query = exp.Select().from_(self._table(tables[0], aliases))
         for table, edge in steps:

@@ -8,13 +8,12 @@ customer signed up.
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING
 
 from dana.nl2sql.lexicon import name_words, stem
 from dana.nl2sql.linking import date_column, is_measure, is_temporal
+from dana.nl2sql.paths import distances
 from dana.nl2sql.plan import Col, Cond, Item, NotUnderstood
-from dana.nl2sql.render import Edge
 
 if TYPE_CHECKING:
     from dana.nl2sql.parser import Parser
@@ -142,7 +141,7 @@ class TimeRules:
         along foreign keys, the question's own tables first among equals."""
         anchors = self._anchor_tables()
         scope = self._scope_tables()
-        distance = _distances(anchors, self.edges)
+        distance = distances(anchors, self.edges)
         # A table no foreign key reaches cannot date these rows.
         others = [t for t in self.index.tables if t not in anchors and t in distance]
         others.sort(key=lambda t: (distance[t], t not in scope))
@@ -159,16 +158,3 @@ class TimeRules:
                 if column is not None and is_measure(table, column):
                     anchors.append(target.table)
         return list(dict.fromkeys(anchors)) or self._scope_tables()
-
-
-def _distances(start: list[str], edges: list[Edge]) -> dict[str, int]:
-    distance = {name: 0 for name in start}
-    queue = deque(start)
-    while queue:
-        current = queue.popleft()
-        for edge in edges:
-            for near, far in ((edge.table, edge.ref_table), (edge.ref_table, edge.table)):
-                if near == current and far not in distance:
-                    distance[far] = distance[current] + 1
-                    queue.append(far)
-    return distance
