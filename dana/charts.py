@@ -24,7 +24,9 @@ def is_numeric_column(type_name: str, values: list[Any]) -> bool:
     )
 
 
-def choose_chart(columns: list[str], types: list[str], rows: list[list[Any]]) -> dict[str, Any] | None:
+def choose_chart(
+    columns: list[str], types: list[str], rows: list[list[Any]]
+) -> dict[str, Any] | None:
     """A chart spec {"type", "x", "y"} when the result has a label and a measure, else None.
 
     A time-like first column gives a line chart; other labels give bars.
@@ -45,8 +47,9 @@ def choose_chart(columns: list[str], types: list[str], rows: list[list[Any]]) ->
     measures = [i for i in numeric if i != x][:3]
     if not measures:
         return None
-    time_like = bool(_TIME_NAME.search(columns[x]) or "date" in types[x].lower()
-                     or "time" in types[x].lower())
+    time_like = bool(
+        _TIME_NAME.search(columns[x]) or "date" in types[x].lower() or "time" in types[x].lower()
+    )
     if not time_like and len(rows) > MAX_BAR_CATEGORIES:
         return None
     return {

@@ -37,8 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     except DanaError as error:
         log.debug("command failed: %s", error.detail)
         if getattr(args, "json", False):
-            print(json.dumps({"status": error.status, "message": error.message, "sql": None,
-                              "columns": [], "rows": []}))
+            print(
+                json.dumps(
+                    {
+                        "status": error.status,
+                        "message": error.message,
+                        "sql": None,
+                        "columns": [],
+                        "rows": [],
+                    }
+                )
+            )
         else:
             print(f"error: {error.message}", file=sys.stderr)
         return 1
@@ -51,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
     sub = parser.add_subparsers(metavar="COMMAND")
 
-    def command(name: str, handler: Handler, help: str, parent: Any = sub) -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: Handler, help: str, parent: Any = sub
+    ) -> argparse.ArgumentParser:
         p = parent.add_parser(name, help=help, description=help)
         p.set_defaults(handler=handler)
         return p
@@ -304,8 +315,9 @@ async def cmd_users_add(args: argparse.Namespace) -> int:
     async with _opened() as runtime:
         organization_id = await accounts.require_organization(runtime.db, args.org)
         password = args.password or accounts.generate_password()
-        await accounts.add_user(runtime.db, organization_id, args.email, args.role, password,
-                                name=args.name)
+        await accounts.add_user(
+            runtime.db, organization_id, args.email, args.role, password, name=args.name
+        )
     print(f"added {args.email} ({args.role})")
     if not args.password:
         print(f"password: {password}")
@@ -318,8 +330,12 @@ async def cmd_users_list(args: argparse.Namespace) -> int:
     async with _opened() as runtime:
         organization_id = await accounts.require_organization(runtime.db, args.org)
         users = await accounts.list_users(runtime.db, organization_id)
-    print(format_table(["email", "name", "role", "last login"],
-                       [[u["email"], u["name"], u["role"], u["last_login_at"]] for u in users]))
+    print(
+        format_table(
+            ["email", "name", "role", "last login"],
+            [[u["email"], u["name"], u["role"], u["last_login_at"]] for u in users],
+        )
+    )
     return 0
 
 
@@ -354,9 +370,15 @@ async def cmd_conn_add(args: argparse.Namespace) -> int:
     else:
         if not args.dialect:
             raise DanaError("give --url, or --dialect with --host/--database/--user or --path")
-        config = ConnectionConfig(dialect=args.dialect, host=args.host, port=args.port,
-                                  database=args.database, username=args.user,
-                                  password=args.password, path=args.path)
+        config = ConnectionConfig(
+            dialect=args.dialect,
+            host=args.host,
+            port=args.port,
+            database=args.database,
+            username=args.user,
+            password=args.password,
+            path=args.path,
+        )
     async with _opened() as runtime:
         actor = await _actor(runtime, args.org)
         await runtime.registry.add(actor, args.name, config)
@@ -386,9 +408,15 @@ async def cmd_conn_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, default=str))
     else:
-        print(format_table(["name", "dialect", "status", "version", "tables"],
-                           [[r["name"], r["dialect"], r["status"], r["server_version"],
-                             r["table_count"]] for r in rows]))
+        print(
+            format_table(
+                ["name", "dialect", "status", "version", "tables"],
+                [
+                    [r["name"], r["dialect"], r["status"], r["server_version"], r["table_count"]]
+                    for r in rows
+                ],
+            )
+        )
     return 0
 
 
@@ -397,9 +425,17 @@ async def cmd_conn_test(args: argparse.Namespace) -> int:
         actor = await _actor(runtime, args.org)
         result = await runtime.registry.test(actor, args.name)
     if args.json:
-        print(json.dumps({"success": result.success, "server_version": result.server_version,
-                          "response_ms": result.response_ms, "error": result.error,
-                          "warning": result.warning}))
+        print(
+            json.dumps(
+                {
+                    "success": result.success,
+                    "server_version": result.server_version,
+                    "response_ms": result.response_ms,
+                    "error": result.error,
+                    "warning": result.warning,
+                }
+            )
+        )
     else:
         _print_test(args.name, result)
     return 0 if result.success else 1

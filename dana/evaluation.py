@@ -79,8 +79,9 @@ async def run_spider_eval(
     names: dict[str, str] = {}
     for question in questions:
         if question.db_id not in names:
-            names[question.db_id] = await _register(runtime, actor, question.db_id,
-                                                    str(Path(question.db_path).resolve()))
+            names[question.db_id] = await _register(
+                runtime, actor, question.db_id, str(Path(question.db_path).resolve())
+            )
     loop = asyncio.get_running_loop()
 
     def answer(db_id: str, db_path: str, question: str) -> tuple[str, str | None, list | None]:
@@ -95,7 +96,18 @@ async def run_spider_eval(
     if report_path:
         with open(report_path, "w") as out:
             for o in report.outcomes:
-                out.write(json.dumps({"db_id": o.db_id, "question": o.question, "gold": o.gold,
-                                      "status": o.status, "sql": o.sql, "correct": o.correct,
-                                      "seconds": round(o.seconds, 4)}) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "db_id": o.db_id,
+                            "question": o.question,
+                            "gold": o.gold,
+                            "status": o.status,
+                            "sql": o.sql,
+                            "correct": o.correct,
+                            "seconds": round(o.seconds, 4),
+                        }
+                    )
+                    + "\n"
+                )
     return SpiderResult(report)

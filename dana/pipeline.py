@@ -38,8 +38,14 @@ MAX_REPAIRS = 2
 
 # Guard rules whose refusal means someone tried to do more than read.
 DANGEROUS_RULES = {
-    "require_single_statement", "require_read_statement", "reject_writes", "reject_into",
-    "reject_locking", "reject_commands", "allow_functions", "reject_variables",
+    "require_single_statement",
+    "require_read_statement",
+    "reject_writes",
+    "reject_into",
+    "reject_locking",
+    "reject_commands",
+    "allow_functions",
+    "reject_variables",
     "reject_executable_comments",
 }
 
@@ -84,7 +90,9 @@ class Answer:
 # only ever mean a change count after "and"/"then" too; softer verbs ("set", "add") only
 # when they open a sentence, so that "revenue and change over time" stays a question.
 _STRONG_WRITE_VERBS = "delete|drop|remove|truncate|update|insert|alter|wipe|erase|destroy|purge"
-_SOFT_WRITE_VERBS = "add|set|change|modify|replace|create|reset|clear|empty|rename|grant|revoke|overwrite"
+_SOFT_WRITE_VERBS = (
+    "add|set|change|modify|replace|create|reset|clear|empty|rename|grant|revoke|overwrite"
+)
 _WRITE_REQUEST = re.compile(
     rf"(?:^|[.;:!]\s*|\b(?:and|then|please|now|also)\s+)(?:please\s+)?(?:{_STRONG_WRITE_VERBS})\b"
     rf"|(?:^|[.;:!]\s*)(?:please\s+)?(?:{_SOFT_WRITE_VERBS})\b",
@@ -128,8 +136,13 @@ class Pipeline:
         schema = await self.engine.connector(registered).introspect()
         await self.registry.store_schema(actor, registered, schema)
         async with self.db.transaction(actor.organization_id) as connection:
-            await sync_documents(connection, actor.organization_id, registered.id,
-                                 schema_documents(schema), self.embedder)
+            await sync_documents(
+                connection,
+                actor.organization_id,
+                registered.id,
+                schema_documents(schema),
+                self.embedder,
+            )
         return schema
 
     async def schema_of(self, actor: Actor, registered: Registered) -> Schema:
@@ -149,8 +162,13 @@ class Pipeline:
         async with self.db.transaction(actor.organization_id) as connection:
             hits = await search(connection, registered.id, vector, k=30)
             examples = await find_examples(connection, registered.id, vector)
-        context = assemble(question, schema, hits, self.token_budget,
-                           examples=[(e.question, e.sql) for e in examples])
+        context = assemble(
+            question,
+            schema,
+            hits,
+            self.token_budget,
+            examples=[(e.question, e.sql) for e in examples],
+        )
         if terms:
             context = dataclasses.replace(
                 context,
@@ -164,8 +182,9 @@ class Pipeline:
         registered = await self.registry.get(actor.organization_id, connection_name)
         [vector] = await self.embedder.aembed([question])
         async with self.db.transaction(actor.organization_id) as connection:
-            await store_example(connection, actor.organization_id, registered.id, question, sql,
-                                vector)
+            await store_example(
+                connection, actor.organization_id, registered.id, question, sql, vector
+            )
 
     async def ask(
         self,
@@ -178,8 +197,13 @@ class Pipeline:
         request_id = uuid.uuid4().hex[:12]
         started = time.perf_counter()
         try:
-            answer = await self._ask(actor, connection_name, question, history,
-                                     RunContext(actor, request_id, conversation_id))
+            answer = await self._ask(
+                actor,
+                connection_name,
+                question,
+                history,
+                RunContext(actor, request_id, conversation_id),
+            )
         except DanaError as error:
             log.info("question %s failed: %s", request_id, error.detail)
             answer = Answer(status=error.status, message=error.message)
@@ -190,10 +214,20 @@ class Pipeline:
                 message=f"Something went wrong on our side (reference {request_id}).",
             )
         elapsed = (time.perf_counter() - started) * 1000
-        log.info("question %s connection=%s status=%s rows=%d ms=%.0f", request_id,
-                 connection_name, answer.status, len(answer.rows), elapsed)
-        return _replace(answer, request_id=request_id, connection=connection_name,
-                        elapsed_ms=answer.elapsed_ms or elapsed)
+        log.info(
+            "question %s connection=%s status=%s rows=%d ms=%.0f",
+            request_id,
+            connection_name,
+            answer.status,
+            len(answer.rows),
+            elapsed,
+        )
+        return _replace(
+            answer,
+            request_id=request_id,
+            connection=connection_name,
+            elapsed_ms=answer.elapsed_ms or elapsed,
+        )
 
     async def run_sql(self, actor: Actor, connection_name: str, sql: str) -> Answer:
         """Run SQL a person wrote, through the same guard and engine as a translated question."""
@@ -204,14 +238,25 @@ class Pipeline:
             validation = validate(sql, registered.dialect, schema, max_rows=self.engine.max_rows)
             if not validation.allowed:
                 await self._guard_refused(actor, validation, sql)
-                return Answer(status="refused", message=validation.message, sql=sql,
-                              request_id=request_id, connection=connection_name)
+                return Answer(
+                    status="refused",
+                    message=validation.message,
+                    sql=sql,
+                    request_id=request_id,
+                    connection=connection_name,
+                )
             assert validation.sql is not None
-            result = await self.engine.run(registered, validation.sql,
-                                           RunContext(actor, request_id))
+            result = await self.engine.run(
+                registered, validation.sql, RunContext(actor, request_id)
+            )
         except DanaError as error:
-            return Answer(status=error.status, message=error.message, sql=sql,
-                          request_id=request_id, connection=connection_name)
+            return Answer(
+                status=error.status,
+                message=error.message,
+                sql=sql,
+                request_id=request_id,
+                connection=connection_name,
+            )
         answer = _answer(validation.sql, result, Translation(kind="sql", sql=sql), [])
         return _replace(answer, request_id=request_id, connection=connection_name)
 
@@ -236,21 +281,36 @@ class Pipeline:
         schema = await self.schema_of(actor, registered)
         catalog = answer_catalog_question(question, schema)
         if catalog is not None:
-            return Answer(status="ok", message=catalog.message, columns=catalog.columns,
-                          rows=catalog.rows, explanation="answered from the cached catalog")
+            return Answer(
+                status="ok",
+                message=catalog.message,
+                columns=catalog.columns,
+                rows=catalog.rows,
+                explanation="answered from the cached catalog",
+            )
         # A follow-up ("and by region?") needs the tables of the questions it continues.
         searched = " ".join([t.question for t in history[-2:]] + [question])
         context, examples, terms = await self._retrieve(actor, registered, searched)
-        request = Request(question=question, context=context, dialect=registered.dialect,
-                          server_version=registered.server_version, history=history)
+        request = Request(
+            question=question,
+            context=context,
+            dialect=registered.dialect,
+            server_version=registered.server_version,
+            history=history,
+        )
         same = [e for e in examples if e.score >= SAME_QUESTION]
         if same and not history:
             # The question was asked and approved before: its SQL, checked again, answers it.
-            reuse = Translation(kind="sql", sql=same[0].sql, confidence=same[0].score,
-                                explanation=f"an approved answer to: {same[0].question}",
-                                translator="approved example")
-            return await self._translate_and_run(actor, registered, request, run, schema, terms,
-                                                 first=reuse)
+            reuse = Translation(
+                kind="sql",
+                sql=same[0].sql,
+                confidence=same[0].score,
+                explanation=f"an approved answer to: {same[0].question}",
+                translator="approved example",
+            )
+            return await self._translate_and_run(
+                actor, registered, request, run, schema, terms, first=reuse
+            )
         return await self._translate_and_run(actor, registered, request, run, schema, terms)
 
     async def _translate_and_run(
@@ -268,8 +328,12 @@ class Pipeline:
         for attempt in range(MAX_REPAIRS + 1):
             if translation.kind != "sql" or not translation.sql:
                 status = "clarify" if translation.kind == "clarify" else "unanswerable"
-                return Answer(status=status, message=translation.explanation, notes=tuple(notes),
-                              translator=translation.translator)
+                return Answer(
+                    status=status,
+                    message=translation.explanation,
+                    notes=tuple(notes),
+                    translator=translation.translator,
+                )
             sql = expand_terms(translation.sql, registered.dialect, terms, schema)
             validation = validate(sql, registered.dialect, schema, max_rows=self.engine.max_rows)
             problem: str | None = None
@@ -285,15 +349,23 @@ class Pipeline:
                     problem = error.message
                 except DanaError as error:
                     if attempt == MAX_REPAIRS or not self._can_repair(translation):
-                        return Answer(status=error.status, message=error.message,
-                                      sql=validation.sql, notes=tuple(notes),
-                                      translator=translation.translator)
+                        return Answer(
+                            status=error.status,
+                            message=error.message,
+                            sql=validation.sql,
+                            notes=tuple(notes),
+                            translator=translation.translator,
+                        )
                     problem = error.message
                 else:
                     return _answer(validation.sql, result, translation, notes)
             if attempt == MAX_REPAIRS or not self._can_repair(translation):
-                return Answer(status="refused", message=problem or "the query was refused",
-                              sql=translation.sql, notes=tuple(notes))
+                return Answer(
+                    status="refused",
+                    message=problem or "the query was refused",
+                    sql=translation.sql,
+                    notes=tuple(notes),
+                )
             log.info("repairing query %s (try %d): %s", run.request_id, attempt + 1, problem)
             request = _with_feedback(request, translation.sql, problem or "")
             translation = await self._translate(request, notes)
@@ -319,9 +391,11 @@ class Pipeline:
         from a model is a mistake to repair, not an attack."""
         rules = {p.rule for p in validation.problems}
         if rules & DANGEROUS_RULES:
-            await self._refused(actor, "query_refused",
-                                {"sql": sql, "problems": validation.message,
-                                 "rules": sorted(rules)})
+            await self._refused(
+                actor,
+                "query_refused",
+                {"sql": sql, "problems": validation.message, "rules": sorted(rules)},
+            )
 
     async def _refused(self, actor: Actor, kind: str, detail: dict[str, Any]) -> None:
         async with self.db.transaction(actor.organization_id) as connection:
@@ -330,8 +404,14 @@ class Pipeline:
 
 def _with_feedback(request: Request, sql: str | None, problem: str) -> Request:
     feedback = request.feedback + (f"The SQL `{sql}` failed: {problem}",)
-    return Request(request.question, request.context, request.dialect, request.server_version,
-                   request.history, feedback)
+    return Request(
+        request.question,
+        request.context,
+        request.dialect,
+        request.server_version,
+        request.history,
+        feedback,
+    )
 
 
 def _answer(sql: str, result: Any, translation: Translation, notes: list[str]) -> Answer:

@@ -52,8 +52,13 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
-        return Engine(self.db, self.settings.query_timeout_s, self.settings.max_rows,
-                      self.settings.daily_query_limit, self.allowed_sqlite_dirs)
+        return Engine(
+            self.db,
+            self.settings.query_timeout_s,
+            self.settings.max_rows,
+            self.settings.daily_query_limit,
+            self.allowed_sqlite_dirs,
+        )
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -71,8 +76,15 @@ class Runtime:
         from dana.pipeline import Pipeline
 
         fallback = None if self.translator.name == "offline" else OfflineTranslator()
-        return Pipeline(self.db, self.registry, self.engine, self.embedder, self.translator,
-                        fallback=fallback, token_budget=self.settings.context_token_budget)
+        return Pipeline(
+            self.db,
+            self.registry,
+            self.engine,
+            self.embedder,
+            self.translator,
+            fallback=fallback,
+            token_budget=self.settings.context_token_budget,
+        )
 
     async def close(self) -> None:
         if "engine" in self.__dict__:

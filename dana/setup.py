@@ -53,8 +53,9 @@ async def _ensure_admin(runtime: Runtime, organization_id) -> tuple[str | None, 
     if exists:
         await accounts.set_password(runtime.db, organization_id, DEMO_ADMIN_EMAIL, password)
     else:
-        await accounts.add_user(runtime.db, organization_id, DEMO_ADMIN_EMAIL, "admin",
-                                password, name="Demo Admin")
+        await accounts.add_user(
+            runtime.db, organization_id, DEMO_ADMIN_EMAIL, "admin", password, name="Demo Admin"
+        )
     if configured is not None:
         return None, None
     # Kept beside the database (owner-only) so that a lost terminal does not lock you out.

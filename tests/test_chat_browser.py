@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from conftest import ADMIN_PASSWORD, ROOT
 from playwright.async_api import Page, async_playwright
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from dana.db import embedded
 
@@ -32,14 +33,30 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def chat_url(runtime, data_dir: Path) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "DANA_DATA_DIR": str(data_dir), "DANA_ADMIN_PASSWORD": ADMIN_PASSWORD,
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "DANA_DATA_DIR": str(data_dir),
+        "DANA_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "PYTHONPATH": str(ROOT),
+    }
     env.pop("DATABASE_URL", None)
     log = open(data_dir / "serve.log", "w")  # noqa: SIM115 - closed after the server stops
     server = subprocess.Popen(
-        [sys.executable, "-m", "dana.cli", "serve", "--no-setup", "--host", "127.0.0.1",
-         "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "dana.cli",
+            "serve",
+            "--no-setup",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -55,7 +72,9 @@ def chat_url(runtime, data_dir: Path) -> Iterator[str]:
         server.kill()
     if server.poll() is not None:
         log.close()
-        raise AssertionError("the chat server did not start:\n" + (data_dir / "serve.log").read_text())
+        raise AssertionError(
+            "the chat server did not start:\n" + (data_dir / "serve.log").read_text()
+        )
     yield url
     server.terminate()
     server.wait(timeout=20)
@@ -71,12 +90,25 @@ def demo_rows(runtime, sql: str) -> list[tuple]:
 async def ask(page: Page, question: str) -> str:
     """Type a question, wait for the answer, and return the text of the last answer."""
     answers = page.locator("[data-step-type=assistant_message]")
-    before = await answers.count()
+    questions = page.locator("[data-step-type=user_message]")
+    before, asked = await answers.count(), await questions.count()
     await page.fill("#chat-input", question)
-    await page.keyboard.press("Enter")
+    # The first Enter can come before the chat's socket is connected: send until it shows.
+    for _ in range(20):
+        await page.keyboard.press("Enter")
+        try:
+            await page.wait_for_function(
+                "n => document.querySelectorAll('[data-step-type=user_message]').length > n",
+                arg=asked,
+                timeout=1_500,
+            )
+            break
+        except PlaywrightTimeout:
+            continue
     await page.wait_for_function(
         "n => document.querySelectorAll('[data-step-type=assistant_message]').length > n",
-        arg=before, timeout=60_000,
+        arg=before,
+        timeout=60_000,
     )
     await page.wait_for_timeout(500)
     return await answers.last.inner_text()
@@ -115,6 +147,7 @@ async def test_questions_in_the_chat_are_answered_and_kept_after_reload(runtime,
         monthly_answer = await ask(page, "What was the revenue per month in 2025?")
         sql_steps = await page.get_by_text("Used SQL").count()
 
+        await page.wait_for_timeout(2_000)  # Chainlit stores the last steps just after showing them
         await page.goto(chat_url)
         await page.wait_for_selector("#chat-input", timeout=30_000)
         history = page.locator("#thread-history").get_by_text("How many customers are there?")

@@ -76,8 +76,11 @@ class DanaDataLayer(BaseDataLayer):
             identifier=row["email"],
             display_name=row["name"],
             createdAt=_iso(row["created_at"]) or "",
-            metadata={"role": row["role"], "organization_id": str(row["organization_id"]),
-                      "user_id": str(row["id"])},
+            metadata={
+                "role": row["role"],
+                "organization_id": str(row["organization_id"]),
+                "user_id": str(row["id"]),
+            },
         )
 
     async def create_user(self, user: User) -> PersistedUser | None:
@@ -91,7 +94,8 @@ class DanaDataLayer(BaseDataLayer):
             return self._organization_of[thread_id]
         async with self.db.transaction(None, conversation_id=str(UUID(thread_id))) as connection:
             row = await fetch_one(
-                connection, "SELECT organization_id FROM conversations WHERE id = :id",
+                connection,
+                "SELECT organization_id FROM conversations WHERE id = :id",
                 {"id": thread_id},
             )
         if row is None:
@@ -139,9 +143,14 @@ class DanaDataLayer(BaseDataLayer):
                 " user_id = coalesce(CAST(:user AS uuid), conversations.user_id),"
                 " metadata = conversations.metadata || CAST(:meta AS jsonb),"
                 " tags = coalesce(CAST(:tags AS text[]), conversations.tags)",
-                {"id": thread_id, "org": organization_id, "user": owner,
-                 "title": name[:200] if name else None, "meta": as_json(clean_metadata),
-                 "tags": tags},
+                {
+                    "id": thread_id,
+                    "org": organization_id,
+                    "user": owner,
+                    "title": name[:200] if name else None,
+                    "meta": as_json(clean_metadata),
+                    "tags": tags,
+                },
             )
         self._organization_of[thread_id] = organization_id
 
@@ -163,14 +172,16 @@ class DanaDataLayer(BaseDataLayer):
                 "SELECT m.*, f.id AS feedback_id, f.value AS feedback_value,"
                 " f.comment AS feedback_comment FROM chat_messages m"
                 " LEFT JOIN message_feedback f ON f.message_id = m.id"
-                " WHERE m.conversation_id = :id ORDER BY m.created_at, m.started_at",
+                " WHERE m.conversation_id = :id ORDER BY coalesce(m.started_at, m.created_at), m.created_at",
                 {"id": thread_id},
             )
         return {
             "id": str(thread["id"]),
             "createdAt": _iso(thread["created_at"]),
             "name": thread["title"],
-            "userId": chat_user_id(organization_id, thread["user_id"]) if thread["user_id"] else None,
+            "userId": chat_user_id(organization_id, thread["user_id"])
+            if thread["user_id"]
+            else None,
             "userIdentifier": thread["email"],
             "tags": thread["tags"],
             "metadata": thread["metadata"],
@@ -190,28 +201,39 @@ class DanaDataLayer(BaseDataLayer):
             where.append("c.updated_at < (SELECT updated_at FROM conversations WHERE id = :cursor)")
             params["cursor"] = pagination.cursor
         if filters.search:
-            where.append("(c.title ILIKE :search OR EXISTS (SELECT 1 FROM chat_messages m"
-                         " WHERE m.conversation_id = c.id AND m.content ILIKE :search))")
+            where.append(
+                "(c.title ILIKE :search OR EXISTS (SELECT 1 FROM chat_messages m"
+                " WHERE m.conversation_id = c.id AND m.content ILIKE :search))"
+            )
             params["search"] = f"%{filters.search}%"
         if filters.feedback is not None:
-            where.append("EXISTS (SELECT 1 FROM message_feedback f JOIN chat_messages m ON"
-                         " m.id = f.message_id WHERE m.conversation_id = c.id AND f.value = :fb)")
+            where.append(
+                "EXISTS (SELECT 1 FROM message_feedback f JOIN chat_messages m ON"
+                " m.id = f.message_id WHERE m.conversation_id = c.id AND f.value = :fb)"
+            )
             params["fb"] = 1 if filters.feedback == 1 else -1
         async with self.db.transaction(organization_id) as connection:
             rows = await fetch_all(
                 connection,
                 "SELECT c.id, c.title, c.created_at, c.metadata, c.tags, u.email FROM"
                 " conversations c LEFT JOIN users u ON u.id = c.user_id WHERE "
-                + " AND ".join(where) + " ORDER BY c.updated_at DESC LIMIT :limit",
+                + " AND ".join(where)
+                + " ORDER BY c.updated_at DESC LIMIT :limit",
                 params,
             )
         more = len(rows) > pagination.first
         rows = rows[: pagination.first]
         data = [
             {
-                "id": str(r["id"]), "createdAt": _iso(r["created_at"]), "name": r["title"],
-                "userId": filters.userId, "userIdentifier": r["email"], "tags": r["tags"],
-                "metadata": r["metadata"], "steps": [], "elements": [],
+                "id": str(r["id"]),
+                "createdAt": _iso(r["created_at"]),
+                "name": r["title"],
+                "userId": filters.userId,
+                "userIdentifier": r["email"],
+                "tags": r["tags"],
+                "metadata": r["metadata"],
+                "steps": [],
+                "elements": [],
             }
             for r in rows
         ]
@@ -267,16 +289,25 @@ class DanaDataLayer(BaseDataLayer):
                 " metadata = chat_messages.metadata || EXCLUDED.metadata,"
                 " ended_at = coalesce(EXCLUDED.ended_at, chat_messages.ended_at)",
                 {
-                    "id": step["id"], "org": organization_id, "conv": thread_id,
-                    "parent": step.get("parentId"), "role": role, "type": step_type,
-                    "name": step.get("name") or "", "content": content,
-                    "sql": metadata.get("sql"), "meta": as_json(metadata),
-                    "start": _parse_time(step.get("start") or step.get("createdAt")),
+                    "id": step["id"],
+                    "org": organization_id,
+                    "conv": thread_id,
+                    "parent": step.get("parentId"),
+                    "role": role,
+                    "type": step_type,
+                    "name": step.get("name") or "",
+                    "content": content,
+                    "sql": metadata.get("sql"),
+                    "meta": as_json(metadata),
+                    "start": _parse_time(step.get("createdAt") or step.get("start")),
                     "end": _parse_time(step.get("end")),
                 },
             )
-            await execute(connection, "UPDATE conversations SET updated_at = now() WHERE id = :id",
-                          {"id": thread_id})
+            await execute(
+                connection,
+                "UPDATE conversations SET updated_at = now() WHERE id = :id",
+                {"id": thread_id},
+            )
 
     async def delete_step(self, step_id: str) -> None:
         # Chainlit gives no thread here; the session's user names the organization.
@@ -302,16 +333,22 @@ class DanaDataLayer(BaseDataLayer):
                 " comment) VALUES (:org, :msg, :user, :value, :comment)"
                 " ON CONFLICT (message_id) DO UPDATE SET value = EXCLUDED.value,"
                 " comment = EXCLUDED.comment RETURNING id",
-                {"org": organization_id, "msg": feedback.forId, "user": _session_user(),
-                 "value": value, "comment": feedback.comment},
+                {
+                    "org": organization_id,
+                    "msg": feedback.forId,
+                    "user": _session_user(),
+                    "value": value,
+                    "comment": feedback.comment,
+                },
             )
             approved = await self._approved_pair(connection, feedback.forId) if value > 0 else None
         assert row is not None
         if approved and self.on_approved:
             connection_name, question, sql = approved
             try:
-                await self.on_approved(organization_id, _session_user(), connection_name,
-                                       question, sql)
+                await self.on_approved(
+                    organization_id, _session_user(), connection_name, question, sql
+                )
             except Exception:  # noqa: BLE001 - the feedback itself is stored either way
                 log.exception("could not keep the approved answer as an example")
         return str(row["id"])
@@ -341,8 +378,9 @@ class DanaDataLayer(BaseDataLayer):
         if organization_id is None:
             return False
         async with self.db.transaction(organization_id) as connection:
-            await execute(connection, "DELETE FROM message_feedback WHERE id = :id",
-                          {"id": feedback_id})
+            await execute(
+                connection, "DELETE FROM message_feedback WHERE id = :id", {"id": feedback_id}
+            )
         return True
 
     # Elements and the rest -----------------------------------------------------------
@@ -392,8 +430,10 @@ def _step_dict(row: dict[str, Any]) -> dict[str, Any]:
     }
     if row.get("feedback_id"):
         step["feedback"] = {
-            "id": str(row["feedback_id"]), "forId": str(row["id"]),
-            "value": 1 if row["feedback_value"] == 1 else 0, "comment": row["feedback_comment"],
+            "id": str(row["feedback_id"]),
+            "forId": str(row["id"]),
+            "value": 1 if row["feedback_value"] == 1 else 0,
+            "comment": row["feedback_comment"],
         }
     return step
 

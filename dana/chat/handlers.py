@@ -32,8 +32,9 @@ def data_layer() -> DanaDataLayer:
     return DanaDataLayer(runtime().db, on_approved=approve)
 
 
-async def approve(organization_id: UUID, user_id: UUID | None, connection: str, question: str,
-                  sql: str) -> None:
+async def approve(
+    organization_id: UUID, user_id: UUID | None, connection: str, question: str, sql: str
+) -> None:
     """A thumbs up keeps the question and its SQL as an example for later questions."""
     await runtime().pipeline.approve(Actor(organization_id, user_id), connection, question, sql)
 
@@ -45,8 +46,11 @@ async def authenticate(email: str, password: str) -> cl.User | None:
     return cl.User(
         identifier=user.email,
         display_name=user.name,
-        metadata={"organization_id": str(user.organization_id), "user_id": str(user.id),
-                  "role": user.role},
+        metadata={
+            "organization_id": str(user.organization_id),
+            "user_id": str(user.id),
+            "role": user.role,
+        },
     )
 
 
@@ -71,12 +75,17 @@ async def start() -> None:
     cl.user_session.set("history", [])
     if len(names) > 1:
         await cl.ChatSettings(
-            [cl.input_widget.Select(id="connection", label="Database", values=names,
-                                    initial_value=chosen)]
+            [
+                cl.input_widget.Select(
+                    id="connection", label="Database", values=names, initial_value=chosen
+                )
+            ]
         ).send()
     if chosen is None:
-        await cl.Message(content="No database is connected yet. An admin can add one with "
-                         "`dana connections add`.").send()
+        await cl.Message(
+            content="No database is connected yet. An admin can add one with "
+            "`dana connections add`."
+        ).send()
 
 
 async def settings_changed(settings: dict[str, Any]) -> None:
@@ -110,8 +119,9 @@ async def _ensure_conversation(incoming: cl.Message) -> UUID | None:
     layer = get_data_layer()
     if isinstance(layer, DanaDataLayer) and cl.user_session.get("stored") != incoming.thread_id:
         # The first question names the conversation, as Chainlit itself would.
-        await layer.update_thread(incoming.thread_id, name=incoming.content[:200],
-                                  user_id=getattr(user, "id", None))
+        await layer.update_thread(
+            incoming.thread_id, name=incoming.content[:200], user_id=getattr(user, "id", None)
+        )
         cl.user_session.set("stored", incoming.thread_id)
     return UUID(incoming.thread_id)
 
@@ -131,18 +141,29 @@ async def message(incoming: cl.Message) -> None:
             step.output = answer.sql
     elements: list[Any] = []
     if answer.status == "ok" and answer.columns:
-        elements.append(cl.File(name="result.csv", content=csv_bytes(answer.columns, answer.rows),
-                                display="inline", mime="text/csv"))
+        elements.append(
+            cl.File(
+                name="result.csv",
+                content=csv_bytes(answer.columns, answer.rows),
+                display="inline",
+                mime="text/csv",
+            )
+        )
         if answer.chart:
             figure = plotly_figure(answer.chart, answer.columns, answer.rows)
             elements.append(cl.Plotly(name="chart", figure=figure, display="inline"))
     reply = cl.Message(
         content=answer_markdown(answer),
         elements=elements,
-        metadata={"sql": answer.sql, "status": answer.status, "request_id": answer.request_id,
-                  "connection": connection,
-                  "rows": len(answer.rows), "elapsed_ms": round(answer.elapsed_ms, 1),
-                  "chart": answer.chart},
+        metadata={
+            "sql": answer.sql,
+            "status": answer.status,
+            "request_id": answer.request_id,
+            "connection": connection,
+            "rows": len(answer.rows),
+            "elapsed_ms": round(answer.elapsed_ms, 1),
+            "chart": answer.chart,
+        },
     )
     await reply.send()
     if (answer.status == "ok" and answer.sql) or answer.status == "clarify":

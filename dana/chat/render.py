@@ -53,8 +53,12 @@ def plotly_figure(spec: dict[str, Any], columns: list[str], rows: list[list[Any]
             figure.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name))
         else:
             figure.add_trace(go.Bar(x=[str(v) for v in x], y=y, name=name))
-    figure.update_layout(margin={"l": 40, "r": 20, "t": 30, "b": 40}, height=360,
-                         xaxis_title=spec["x"], yaxis_title=", ".join(spec["y"]))
+    figure.update_layout(
+        margin={"l": 40, "r": 20, "t": 30, "b": 40},
+        height=360,
+        xaxis_title=spec["x"],
+        yaxis_title=", ".join(spec["y"]),
+    )
     return figure
 
 

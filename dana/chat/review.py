@@ -97,7 +97,7 @@ def build_review_router(runtime: Callable[[], Runtime]) -> APIRouter:
                 connection,
                 "SELECT m.role, m.name, m.content, m.sql, m.created_at, f.value AS feedback"
                 " FROM chat_messages m LEFT JOIN message_feedback f ON f.message_id = m.id"
-                " WHERE m.conversation_id = :id ORDER BY m.created_at, m.started_at",
+                " WHERE m.conversation_id = :id ORDER BY coalesce(m.started_at, m.created_at), m.created_at",
                 {"id": conversation_id},
             )
         items = "".join(_message_row(m) for m in messages)

@@ -70,16 +70,15 @@ def _bootstrap(server: EmbeddedServer) -> None:
     # CREATE EXTENSION needs a superuser; the owner's migration then finds it in place.
     with psycopg.connect(server.url("postgres", APP_DATABASE), autocommit=True) as connection:
         connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        connection.execute(sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(
-            sql.Identifier(OWNER_ROLE)))
+        connection.execute(
+            sql.SQL("GRANT CREATE ON SCHEMA public TO {}").format(sql.Identifier(OWNER_ROLE))
+        )
 
 
 def _ensure_role(connection: psycopg.Connection, role: str, options: str) -> None:
     exists = connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
     if not exists:
-        connection.execute(
-            sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(role))
-        )
+        connection.execute(sql.SQL("CREATE ROLE {} " + options).format(sql.Identifier(role)))
 
 
 def _ensure_database(connection: psycopg.Connection, database: str, owner: str) -> None:
@@ -98,10 +97,13 @@ def grant_reader(server: EmbeddedServer, database: str) -> None:
     """Let the read-only role read every table of `database`, and nothing more."""
     with psycopg.connect(server.url(OWNER_ROLE, database), autocommit=True) as connection:
         reader = sql.Identifier(READER_ROLE)
-        connection.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-            sql.Identifier(database), reader))
+        connection.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(database), reader)
+        )
         connection.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(reader))
-        connection.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(reader))
+        connection.execute(
+            sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(reader)
+        )
 
 
 def stop(data_dir: Path, timeout_s: float = 30) -> None:

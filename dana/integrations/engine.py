@@ -91,10 +91,18 @@ class Engine:
                 " execution_ms, error_class, error) VALUES (:org, :c, :u, :conv, :req, :qh, :ph,"
                 " :sql, :status, :rows, :ms, :eclass, :error)",
                 {
-                    "org": run.actor.organization_id, "c": registered.id, "u": run.actor.user_id,
-                    "conv": run.conversation_id, "req": run.request_id, "qh": _hash(sql),
-                    "ph": pattern_hash, "sql": sql, "status": status, "rows": rows,
-                    "ms": elapsed_ms, "eclass": type(error).__name__ if error else None,
+                    "org": run.actor.organization_id,
+                    "c": registered.id,
+                    "u": run.actor.user_id,
+                    "conv": run.conversation_id,
+                    "req": run.request_id,
+                    "qh": _hash(sql),
+                    "ph": pattern_hash,
+                    "sql": sql,
+                    "status": status,
+                    "rows": rows,
+                    "ms": elapsed_ms,
+                    "eclass": type(error).__name__ if error else None,
                     "error": error.message if error else None,
                 },
             )
@@ -111,13 +119,22 @@ class Engine:
                 " min_ms = least(m.min_ms, :ms), max_ms = greatest(m.max_ms, :ms),"
                 " last_run_at = now()",
                 {
-                    "org": run.actor.organization_id, "c": registered.id, "ph": pattern_hash,
-                    "pattern": pattern, "ok": ok, "rows": rows or 0, "ms": elapsed_ms,
+                    "org": run.actor.organization_id,
+                    "c": registered.id,
+                    "ph": pattern_hash,
+                    "pattern": pattern,
+                    "ok": ok,
+                    "rows": rows or 0,
+                    "ms": elapsed_ms,
                 },
             )
         log.info(
             "query connection=%s request=%s status=%s rows=%s ms=%.1f",
-            registered.name, run.request_id, status, rows, elapsed_ms,
+            registered.name,
+            run.request_id,
+            status,
+            rows,
+            elapsed_ms,
         )
 
     async def check_limit(self, actor: Actor) -> None:
@@ -141,8 +158,13 @@ class Engine:
             if row["used"] < limit:
                 return
             if not row["reported"]:
-                await security_event(connection, actor, "limit.daily_queries", "low",
-                                     {"limit": limit, "used": row["used"]})
+                await security_event(
+                    connection,
+                    actor,
+                    "limit.daily_queries",
+                    "low",
+                    {"limit": limit, "used": row["used"]},
+                )
         raise LimitExceeded(
             f"your organization has used its {limit} queries for today; "
             "the limit resets at midnight UTC"

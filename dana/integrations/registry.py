@@ -64,17 +64,28 @@ class Registry:
                 },
             )
             assert row is not None
-            await audit(connection, actor, "connection.create", "connection", str(row["id"]),
-                        {"name": name, "dialect": config.dialect})
+            await audit(
+                connection,
+                actor,
+                "connection.create",
+                "connection",
+                str(row["id"]),
+                {"name": name, "dialect": config.dialect},
+            )
         return row["id"]
 
     async def get(self, organization_id: UUID, name: str) -> Registered:
-        return await self._find(organization_id, "name = :key", name,
-                                f"there is no connection named {name!r}")
+        return await self._find(
+            organization_id, "name = :key", name, f"there is no connection named {name!r}"
+        )
 
     async def get_by_id(self, organization_id: UUID, connection_id: UUID) -> Registered:
-        return await self._find(organization_id, "id = :key", connection_id,
-                                "that connection does not exist in this organization")
+        return await self._find(
+            organization_id,
+            "id = :key",
+            connection_id,
+            "that connection does not exist in this organization",
+        )
 
     async def _find(self, organization_id: UUID, where: str, key: Any, missing: str) -> Registered:
         async with self.db.transaction(organization_id) as connection:
@@ -90,8 +101,14 @@ class Registry:
 
     def _registered(self, row: dict[str, Any]) -> Registered:
         config = config_from_dict(self.vault.decrypt(row["encrypted_config"]))
-        return Registered(row["id"], row["organization_id"], row["name"], row["dialect"],
-                          config, row["server_version"])
+        return Registered(
+            row["id"],
+            row["organization_id"],
+            row["name"],
+            row["dialect"],
+            config,
+            row["server_version"],
+        )
 
     async def list(self, organization_id: UUID) -> list[dict[str, Any]]:
         async with self.db.transaction(organization_id) as connection:
@@ -105,10 +122,19 @@ class Registry:
     async def remove(self, actor: Actor, name: str) -> None:
         registered = await self.get(actor.organization_id, name)
         async with self.db.transaction(actor.organization_id) as connection:
-            await execute(connection, "DELETE FROM integration_connections WHERE id = :id",
-                          {"id": registered.id})
-            await audit(connection, actor, "connection.delete", "connection",
-                        str(registered.id), {"name": name})
+            await execute(
+                connection,
+                "DELETE FROM integration_connections WHERE id = :id",
+                {"id": registered.id},
+            )
+            await audit(
+                connection,
+                actor,
+                "connection.delete",
+                "connection",
+                str(registered.id),
+                {"name": name},
+            )
 
     async def update_config(self, actor: Actor, name: str, config: ConnectionConfig) -> None:
         config = validate_config(config, self.allowed_sqlite_dirs)
@@ -118,11 +144,20 @@ class Registry:
                 connection,
                 "UPDATE integration_connections SET encrypted_config = :c, dialect = :d"
                 " WHERE id = :id",
-                {"c": self.vault.encrypt(config_to_dict(config)), "d": config.dialect,
-                 "id": registered.id},
+                {
+                    "c": self.vault.encrypt(config_to_dict(config)),
+                    "d": config.dialect,
+                    "id": registered.id,
+                },
             )
-            await audit(connection, actor, "connection.update", "connection",
-                        str(registered.id), {"name": name})
+            await audit(
+                connection,
+                actor,
+                "connection.update",
+                "connection",
+                str(registered.id),
+                {"name": name},
+            )
 
     async def test(self, actor: Actor, name: str) -> Any:
         registered = await self.get(actor.organization_id, name)
@@ -138,9 +173,14 @@ class Registry:
                 " success, response_ms, server_version, can_write, error, error_field,"
                 " tested_by) VALUES (:org, :c, :ok, :ms, :v, :w, :e, :f, :by)",
                 {
-                    "org": actor.organization_id, "c": registered.id, "ok": result.success,
-                    "ms": result.response_ms, "v": result.server_version,
-                    "w": result.can_write, "e": result.error, "f": result.error_field,
+                    "org": actor.organization_id,
+                    "c": registered.id,
+                    "ok": result.success,
+                    "ms": result.response_ms,
+                    "v": result.server_version,
+                    "w": result.can_write,
+                    "e": result.error,
+                    "f": result.error_field,
                     "by": actor.user_id,
                 },
             )
@@ -150,12 +190,20 @@ class Registry:
                 " server_version = COALESCE(:v, server_version),"
                 " capabilities = CAST(:caps AS jsonb) WHERE id = :id",
                 {
-                    "s": "ok" if result.success else "failing", "v": result.server_version,
-                    "caps": as_json({"can_write": result.can_write}), "id": registered.id,
+                    "s": "ok" if result.success else "failing",
+                    "v": result.server_version,
+                    "caps": as_json({"can_write": result.can_write}),
+                    "id": registered.id,
                 },
             )
-            await audit(connection, actor, "connection.test", "connection", str(registered.id),
-                        {"name": name, "success": result.success})
+            await audit(
+                connection,
+                actor,
+                "connection.test",
+                "connection",
+                str(registered.id),
+                {"name": name, "success": result.success},
+            )
         return result
 
     async def store_schema(self, actor: Actor, registered: Registered, schema: Schema) -> bool:
@@ -188,8 +236,11 @@ class Registry:
                 " content_hash = EXCLUDED.content_hash, refreshed_at = now(),"
                 " expires_at = EXCLUDED.expires_at",
                 {
-                    "org": actor.organization_id, "c": registered.id,
-                    **_cache_columns(schema), "hash": content_hash, "exp": expires,
+                    "org": actor.organization_id,
+                    "c": registered.id,
+                    **_cache_columns(schema),
+                    "hash": content_hash,
+                    "exp": expires,
                 },
             )
             if changed:
@@ -206,8 +257,11 @@ class Registry:
                     " schema_version, context, content_hash, expires_at) VALUES (:org, :c, :v,"
                     " CAST(:ctx AS jsonb), :hash, :exp)",
                     {
-                        "org": actor.organization_id, "c": registered.id,
-                        "v": version_row["v"], "ctx": as_json(data), "hash": content_hash,
+                        "org": actor.organization_id,
+                        "c": registered.id,
+                        "v": version_row["v"],
+                        "ctx": as_json(data),
+                        "hash": content_hash,
                         "exp": expires,
                     },
                 )
@@ -263,27 +317,67 @@ class Registry:
                 " sql) VALUES (:org, :c, :term, :definition, :sql)"
                 " ON CONFLICT (organization_id, connection_id, term) DO UPDATE SET"
                 " definition = EXCLUDED.definition, sql = EXCLUDED.sql",
-                {"org": actor.organization_id, "c": registered.id, "term": term,
-                 "definition": definition, "sql": sql},
+                {
+                    "org": actor.organization_id,
+                    "c": registered.id,
+                    "term": term,
+                    "definition": definition,
+                    "sql": sql,
+                },
             )
-            await audit(connection, actor, "glossary.define", "connection", str(registered.id),
-                        {"term": term, "sql": sql})
+            await audit(
+                connection,
+                actor,
+                "glossary.define",
+                "connection",
+                str(registered.id),
+                {"term": term, "sql": sql},
+            )
 
 
 def _cache_columns(schema: Schema) -> dict[str, Any]:
     tables = schema.tables
     return {
         "schema": as_json(schema.to_json()),
-        "tables": as_json([{"name": t.name, "schema": t.schema, "kind": t.kind,
-                            "comment": t.comment} for t in tables]),
-        "columns": as_json([{"table": t.name, "name": c.name, "type": c.type,
-                             "nullable": c.nullable, "default": c.default,
-                             "comment": c.comment} for t in tables for c in t.columns]),
-        "indexes": as_json([{"table": t.name, "name": i.name, "columns": list(i.columns),
-                             "unique": i.unique} for t in tables for i in t.indexes]),
-        "fks": as_json([{"table": t.name, "columns": list(f.columns), "ref_table": f.ref_table,
-                         "ref_columns": list(f.ref_columns)} for t in tables
-                        for f in t.foreign_keys]),
+        "tables": as_json(
+            [
+                {"name": t.name, "schema": t.schema, "kind": t.kind, "comment": t.comment}
+                for t in tables
+            ]
+        ),
+        "columns": as_json(
+            [
+                {
+                    "table": t.name,
+                    "name": c.name,
+                    "type": c.type,
+                    "nullable": c.nullable,
+                    "default": c.default,
+                    "comment": c.comment,
+                }
+                for t in tables
+                for c in t.columns
+            ]
+        ),
+        "indexes": as_json(
+            [
+                {"table": t.name, "name": i.name, "columns": list(i.columns), "unique": i.unique}
+                for t in tables
+                for i in t.indexes
+            ]
+        ),
+        "fks": as_json(
+            [
+                {
+                    "table": t.name,
+                    "columns": list(f.columns),
+                    "ref_table": f.ref_table,
+                    "ref_columns": list(f.ref_columns),
+                }
+                for t in tables
+                for f in t.foreign_keys
+            ]
+        ),
         "triggers": as_json([{"table": t.name, "name": n} for t in tables for n in t.triggers]),
         "rows": as_json({t.name: t.row_count for t in tables}),
         "sizes": as_json({t.name: t.size_bytes for t in tables}),

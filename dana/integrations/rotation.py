@@ -26,13 +26,16 @@ async def reencrypt(runtime: Any, vault: Vault) -> int:
     count = 0
     for organization_id in organization_ids(runtime.urls.owner):
         async with runtime.db.transaction(organization_id) as connection:
-            rows = await fetch_all(connection,
-                                   "SELECT id, encrypted_config FROM integration_connections")
+            rows = await fetch_all(
+                connection, "SELECT id, encrypted_config FROM integration_connections"
+            )
             for row in rows:
                 [token] = vault.rotate([row["encrypted_config"]])
-                await execute(connection,
-                              "UPDATE integration_connections SET encrypted_config = :t"
-                              " WHERE id = :id", {"t": token, "id": row["id"]})
+                await execute(
+                    connection,
+                    "UPDATE integration_connections SET encrypted_config = :t WHERE id = :id",
+                    {"t": token, "id": row["id"]},
+                )
                 count += 1
     return count
 

@@ -83,11 +83,11 @@ def _is_text(col_type: str | None) -> bool:
     return t == "" or any(k in t for k in ("char", "text", "clob", "varchar"))
 
 
-def _samples(connection: sqlite3.Connection, table: str, column: str) -> tuple[tuple[str, ...], int]:
+def _samples(
+    connection: sqlite3.Connection, table: str, column: str
+) -> tuple[tuple[str, ...], int]:
     q = quote(column)
-    distinct = connection.execute(
-        f"SELECT count(DISTINCT {q}) FROM {quote(table)}"
-    ).fetchone()[0]
+    distinct = connection.execute(f"SELECT count(DISTINCT {q}) FROM {quote(table)}").fetchone()[0]
     if distinct > SAMPLE_DISTINCT_LIMIT:
         return (), distinct
     rows = connection.execute(
@@ -109,9 +109,7 @@ def _foreign_keys(connection: sqlite3.Connection, table: str) -> tuple[ForeignKe
         if any(c is None for c in ref_columns):
             # `REFERENCES t` with no column list points at t's primary key.
             pk = [
-                r[1]
-                for r in connection.execute(f"PRAGMA table_info({quote(ref_table)})")
-                if r[5]
+                r[1] for r in connection.execute(f"PRAGMA table_info({quote(ref_table)})") if r[5]
             ]
             ref_columns = tuple(pk) or ref_columns
         keys.append(

@@ -17,7 +17,9 @@ _LIST_TABLES = re.compile(
     r"\b(?:what|which|list|show)\b.{0,20}\b(?:tables|views)\b(?!.{0,3}\bwith\b.{0,40}\bmost\b)",
     re.I,
 )
-_TABLES_ABOUT = re.compile(r"\btables?\b.{0,20}\b(?:hold|store|contain|have|about|with)\s+(.+?)\??$", re.I)
+_TABLES_ABOUT = re.compile(
+    r"\btables?\b.{0,20}\b(?:hold|store|contain|have|about|with)\s+(.+?)\??$", re.I
+)
 _COLUMNS_OF = re.compile(r"\b(?:columns|fields)\b.{0,20}\b(?:of|in)\b\s+(?:the\s+)?(\w+)", re.I)
 
 
@@ -42,15 +44,20 @@ def answer_catalog_question(question: str, schema: Schema) -> CatalogAnswer | No
         table = schema.table(match.group(1).rstrip("?"))
         assert table is not None
         rows = [[c.name, c.type, "yes" if c.nullable else "no"] for c in table.columns]
-        return CatalogAnswer(f"The table {table.name} has {len(rows)} columns.",
-                             ["column", "type", "nullable"], rows)
+        return CatalogAnswer(
+            f"The table {table.name} has {len(rows)} columns.", ["column", "type", "nullable"], rows
+        )
     match = _TABLES_ABOUT.search(question)
     if match and _LIST_TABLES.search(question):
         topic = {w.rstrip("s") for w in re.findall(r"\w+", match.group(1).lower())}
-        found = [t for t in schema.tables
-                 if topic & {w.rstrip("s") for w in words_of(t.name).split()}]
-        found = found or [t for t in schema.tables if any(
-            topic & {w.rstrip("s") for w in words_of(c.name).split()} for c in t.columns)]
+        found = [
+            t for t in schema.tables if topic & {w.rstrip("s") for w in words_of(t.name).split()}
+        ]
+        found = found or [
+            t
+            for t in schema.tables
+            if any(topic & {w.rstrip("s") for w in words_of(c.name).split()} for c in t.columns)
+        ]
         rows = [[t.name, t.row_count] for t in found]
         return CatalogAnswer(f"{len(rows)} tables match.", ["table", "rows"], rows)
     if _LIST_TABLES.search(question) and not re.search(r"\b(?:rows?|records?)\b", question, re.I):

@@ -44,8 +44,12 @@ async def store_example(
         " CAST(:meta AS jsonb), CAST(:v AS vector)) ON CONFLICT (connection_id, kind, ref)"
         " DO UPDATE SET metadata = EXCLUDED.metadata, content = EXCLUDED.content",
         {
-            "org": organization_id, "c": connection_id, "ref": ref, "q": question,
-            "hash": hashlib.sha256(sql.encode()).hexdigest(), "meta": as_json({"sql": sql}),
+            "org": organization_id,
+            "c": connection_id,
+            "ref": ref,
+            "q": question,
+            "hash": hashlib.sha256(sql.encode()).hexdigest(),
+            "meta": as_json({"sql": sql}),
             "v": vector_literal(vector),
         },
     )

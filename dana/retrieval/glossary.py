@@ -63,9 +63,7 @@ def with_virtual_columns(schema: Schema, terms: list[Term], dialect: str) -> Sch
         if schema.table(table).column(term.column_name):  # type: ignore[union-attr]
             continue
         comment = f"business term: {term.definition or term.term}"
-        added.setdefault(table, []).append(
-            Column(term.column_name, "numeric", comment=comment)
-        )
+        added.setdefault(table, []).append(Column(term.column_name, "numeric", comment=comment))
     tables = tuple(
         replace(t, columns=t.columns + tuple(added.get(t.name, ()))) for t in schema.tables
     )
