@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="")
     p.add_argument("--password", default=None, help="default: generated and printed")
     p.add_argument("--org", default="demo")
+    p = command("set-role", cmd_users_set_role, "change a user's role", users)
+    p.add_argument("--email", required=True)
+    p.add_argument("--role", required=True, choices=["admin", "analyst", "reviewer"])
+    p.add_argument("--org", default="demo")
     p = command("list", cmd_users_list, "list users", users)
     p.add_argument("--org", default="demo")
 
@@ -139,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
         p = command(name, handler, help, conns)
         p.add_argument("name")
         _org_and_json(p)
+
+    glossary = sub.add_parser("glossary", help="business terms").add_subparsers(metavar="ACTION")
+    p = command("define", cmd_glossary_define, "define a business term as SQL", glossary)
+    p.add_argument("--connection", default="demo")
+    p.add_argument("--term", required=True)
+    p.add_argument("--sql", required=True, help="a row-level expression, e.g. qty * price")
+    p.add_argument("--definition", default="")
+    p.add_argument("--org", default="demo")
+    p = command("list", cmd_glossary_list, "list business terms", glossary)
+    p.add_argument("--connection", default="demo")
+    p.add_argument("--org", default="demo")
 
     secrets = sub.add_parser("secrets", help="encryption keys").add_subparsers(metavar="ACTION")
     command("rotate", cmd_secrets_rotate, "re-encrypt all credentials under a new key", secrets)
@@ -321,6 +336,42 @@ async def cmd_users_add(args: argparse.Namespace) -> int:
     print(f"added {args.email} ({args.role})")
     if not args.password:
         print(f"password: {password}")
+    return 0
+
+
+async def cmd_users_set_role(args: argparse.Namespace) -> int:
+    from dana.db import accounts
+
+    async with _opened() as runtime:
+        organization_id = await accounts.require_organization(runtime.db, args.org)
+        await accounts.set_role(runtime.db, organization_id, args.email, args.role)
+    print(f"{args.email} is now {args.role}")
+    return 0
+
+
+async def cmd_glossary_define(args: argparse.Namespace) -> int:
+    from dana.sql.guard import validate
+
+    async with _opened() as runtime:
+        actor = await _actor(runtime, args.org)
+        registered = await runtime.registry.get(actor.organization_id, args.connection)
+        # The term's SQL ends up inside queries: it must pass the guard on its own.
+        check = validate(f"SELECT {args.sql}", registered.dialect, None)
+        if not check.allowed:
+            raise DanaError(f"the term's SQL is refused: {check.message}")
+        await runtime.pipeline.define_term(
+            actor, args.connection, args.term, args.sql, args.definition
+        )
+    print(f"defined {args.term}")
+    return 0
+
+
+async def cmd_glossary_list(args: argparse.Namespace) -> int:
+    async with _opened() as runtime:
+        actor = await _actor(runtime, args.org)
+        registered = await runtime.registry.get(actor.organization_id, args.connection)
+        terms = await runtime.registry.glossary(actor.organization_id, registered.id)
+    print(format_table(["term", "sql", "meaning"], [[t.term, t.sql, t.definition] for t in terms]))
     return 0
 
 

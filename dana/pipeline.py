@@ -16,7 +16,7 @@ from uuid import UUID
 
 from dana.charts import choose_chart
 from dana.db.audit import Actor, security_event
-from dana.db.session import Database
+from dana.db.session import Database, execute
 from dana.errors import DanaError, QueryRefused, TranslationFailed
 from dana.integrations.connectors import jsonable
 from dana.integrations.engine import Engine, RunContext
@@ -24,7 +24,7 @@ from dana.integrations.registry import Registered, Registry
 from dana.nl2sql.base import Request, Translation, Translator, Turn
 from dana.retrieval.catalog import answer_catalog_question
 from dana.retrieval.context import assemble
-from dana.retrieval.documents import schema_documents
+from dana.retrieval.documents import glossary_document, schema_documents
 from dana.retrieval.embedder import Embedder
 from dana.retrieval.examples import SAME_QUESTION, Example, find_examples, store_example
 from dana.retrieval.glossary import Term, expand_terms, with_virtual_columns
@@ -143,7 +143,29 @@ class Pipeline:
                 schema_documents(schema),
                 self.embedder,
             )
+        await self._embed_glossary(actor, registered)
         return schema
+
+    async def define_term(
+        self, actor: Actor, connection_name: str, term: str, sql: str, definition: str = ""
+    ) -> None:
+        """Define a business term for a connection, and embed it for retrieval."""
+        await self.registry.define_term(actor, connection_name, term, sql, definition)
+        registered = await self.registry.get(actor.organization_id, connection_name)
+        await self._embed_glossary(actor, registered)
+
+    async def _embed_glossary(self, actor: Actor, registered: Registered) -> None:
+        terms = await self.registry.glossary(actor.organization_id, registered.id)
+        documents = [glossary_document(t.term, t.definition, t.sql) for t in terms]
+        async with self.db.transaction(actor.organization_id) as connection:
+            await sync_documents(
+                connection,
+                actor.organization_id,
+                registered.id,
+                documents,
+                self.embedder,
+                kinds=("glossary",),
+            )
 
     async def schema_of(self, actor: Actor, registered: Registered) -> Schema:
         schema = await self.registry.cached_schema(actor.organization_id, registered.id)
@@ -324,7 +346,7 @@ class Pipeline:
         first: Translation | None = None,
     ) -> Answer:
         notes: list[str] = []
-        translation = first or await self._translate(request, notes)
+        translation = first or await self._translate(request, notes, run)
         for attempt in range(MAX_REPAIRS + 1):
             if translation.kind != "sql" or not translation.sql:
                 status = "clarify" if translation.kind == "clarify" else "unanswerable"
@@ -368,7 +390,7 @@ class Pipeline:
                 )
             log.info("repairing query %s (try %d): %s", run.request_id, attempt + 1, problem)
             request = _with_feedback(request, translation.sql, problem or "")
-            translation = await self._translate(request, notes)
+            translation = await self._translate(request, notes, run)
         raise AssertionError("unreachable")
 
     def _can_repair(self, translation: Translation) -> bool:
@@ -377,14 +399,46 @@ class Pipeline:
         # the user wait for another timeout.
         return self.translator.name != "offline" and translation.translator == self.translator.name
 
-    async def _translate(self, request: Request, notes: list[str]) -> Translation:
+    async def _translate(self, request: Request, notes: list[str], run: RunContext) -> Translation:
         try:
-            return await self.translator.translate(request)
+            translation = await self.translator.translate(request)
         except TranslationFailed as error:
+            await self._meter_model_call(run, None, error)
             if self.fallback is None:
                 raise
             notes.append(f"{error.message}; the built-in translator answered instead.")
             return await self.fallback.translate(request)
+        await self._meter_model_call(run, translation, None)
+        return translation
+
+    async def _meter_model_call(
+        self, run: RunContext, translation: Translation | None, error: DanaError | None
+    ) -> None:
+        """One row per call to a language model: tokens and time, for usage and cost."""
+        if self.translator.name == "offline":
+            return
+        usage = _usage_of(translation.notes if translation else ())
+        last = getattr(self.translator, "last_usage", None)
+        async with self.db.transaction(run.actor.organization_id) as connection:
+            await execute(
+                connection,
+                "INSERT INTO llm_calls (organization_id, user_id, request_id, provider, model,"
+                " success, tokens_in, tokens_out, elapsed_ms, error) VALUES (:org, :user, :req,"
+                " :provider, :model, :ok, :tin, :tout, :ms, :error)",
+                {
+                    "org": run.actor.organization_id,
+                    "user": run.actor.user_id,
+                    "req": run.request_id,
+                    "provider": self.translator.name,
+                    "model": usage.get("model") or getattr(self.translator, "model", ""),
+                    "ok": error is None,
+                    "tin": _int_or_none(usage.get("tokens_in")),
+                    "tout": _int_or_none(usage.get("tokens_out")),
+                    "ms": _int_or_none(usage.get("elapsed_ms"))
+                    or (last.elapsed_ms if error is not None and last else None),
+                    "error": error.message if error else None,
+                },
+            )
 
     async def _guard_refused(self, actor: Actor, validation: Any, sql: str) -> None:
         """A security event when the guard stopped something dangerous; a misspelt column
@@ -400,6 +454,18 @@ class Pipeline:
     async def _refused(self, actor: Actor, kind: str, detail: dict[str, Any]) -> None:
         async with self.db.transaction(actor.organization_id) as connection:
             await security_event(connection, actor, kind, "medium", detail)
+
+
+def _usage_of(notes: tuple[str, ...]) -> dict[str, str]:
+    """The `key=value` usage notes a model translator adds to its translation."""
+    return dict(n.split("=", 1) for n in notes if "=" in n and " " not in n.split("=", 1)[0])
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def _with_feedback(request: Request, sql: str | None, problem: str) -> Request:

@@ -30,6 +30,8 @@ class SetupReport:
 
 
 async def setup(runtime: Runtime) -> SetupReport:
+    # Credentials cannot be stored or read without a key: refuse to start without one.
+    runtime.vault.encrypt({})
     upgrade(runtime.urls.owner)
     organization_id = await accounts.find_organization(runtime.db, DEMO_ORG_SLUG)
     if organization_id is None:
@@ -95,5 +97,5 @@ async def _ensure_demo_connection(runtime: Runtime, organization_id) -> dict[str
         await runtime.pipeline.refresh_schema(actor, registered)
     if not await runtime.registry.glossary(organization_id, registered.id):
         for term, sql, definition in demo.DEMO_GLOSSARY:
-            await runtime.registry.define_term(actor, DEMO_CONNECTION, term, sql, definition)
+            await runtime.pipeline.define_term(actor, DEMO_CONNECTION, term, sql, definition)
     return rows

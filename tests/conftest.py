@@ -57,8 +57,9 @@ async def organization(runtime: Runtime) -> Actor:
     """A fresh organization with an admin, so tests do not see each other's rows."""
     slug = f"org-{uuid.uuid4().hex[:8]}"
     organization_id = await accounts.create_organization(runtime.db, slug, slug)
-    user_id = await accounts.add_user(runtime.db, organization_id, f"{slug}@example.com",
-                                      "admin", "pw-" + slug)
+    user_id = await accounts.add_user(
+        runtime.db, organization_id, f"{slug}@example.com", "admin", "pw-" + slug
+    )
     return Actor(organization_id, user_id)
 
 

@@ -48,7 +48,6 @@ def app_urls(accounts_data_dir: Path) -> Iterator[DatabaseUrls]:
     embedded.stop(accounts_data_dir)
 
 
-
 @pytest.fixture(scope="session")
 async def db(app_urls: DatabaseUrls) -> AsyncIterator[Database]:
     database = Database(app_urls.app)

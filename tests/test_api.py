@@ -16,8 +16,9 @@ from dana.db import accounts
 async def client(runtime):
     app = FastAPI()
     add_api(app, lambda: runtime)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
         yield client
 
 
@@ -28,8 +29,11 @@ async def key(runtime, demo_actor):
 
 
 async def test_ask_answers_with_a_valid_key(client, key):
-    response = await client.post("/api/v1/ask", json={"question": "How many customers are there?"},
-                                 headers={"Authorization": f"Bearer {key}"})
+    response = await client.post(
+        "/api/v1/ask",
+        json={"question": "How many customers are there?"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
 
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
@@ -37,8 +41,11 @@ async def test_ask_answers_with_a_valid_key(client, key):
 
 
 async def test_query_refuses_a_write_with_the_reason(client, key):
-    response = await client.post("/api/v1/query", json={"sql": "DROP TABLE customers"},
-                                 headers={"Authorization": f"Bearer {key}"})
+    response = await client.post(
+        "/api/v1/query",
+        json={"sql": "DROP TABLE customers"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
 
     assert response.status_code == 200
     assert response.json()["status"] == "refused"
@@ -47,8 +54,9 @@ async def test_query_refuses_a_write_with_the_reason(client, key):
 
 @pytest.mark.parametrize("header", ["", "Bearer nope", "Bearer dana_000000000000_wrong"])
 async def test_requests_without_a_valid_key_are_refused(client, header):
-    response = await client.post("/api/v1/ask", json={"question": "How many customers?"},
-                                 headers={"Authorization": header})
+    response = await client.post(
+        "/api/v1/ask", json={"question": "How many customers?"}, headers={"Authorization": header}
+    )
 
     assert response.status_code == 401
     assert "API key" in response.json()["detail"]
@@ -62,8 +70,9 @@ async def test_api_routes_come_before_a_catch_all_route(runtime):
         return {"ui": path}
 
     add_api(app, lambda: runtime)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
         response = await client.get("/api/v1/connections")
 
     assert response.status_code == 401

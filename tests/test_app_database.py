@@ -155,6 +155,7 @@ ROWS: dict[str, Factory] = {
     "glossary_terms": lambda c, org: {"term": _name()},
     "audit_logs": lambda c, org: {"action": "test.action"},
     "security_events": lambda c, org: {"kind": "test.event", "severity": "low"},
+    "llm_calls": lambda c, org: {"provider": "openai", "success": True},
     "embeddings": lambda c, org: {
         "connection_id": insert_row(c, org, "integration_connections"),
         "kind": "table",

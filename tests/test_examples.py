@@ -37,21 +37,34 @@ async def test_thumbs_up_in_the_chat_stores_an_example(runtime, demo_actor):
     layer = DanaDataLayer(runtime.db, on_approved=keep)
     thread_id, answer_id = str(uuid.uuid4()), str(uuid.uuid4())
     question = f"Units by product, best three ({uuid.uuid4().hex[:6]})"
-    await layer.update_thread(thread_id, name=question,
-                              user_id=chat_user_id(demo_actor.organization_id, demo_actor.user_id))
-    await layer.create_step({"id": str(uuid.uuid4()), "threadId": thread_id,
-                             "type": "user_message", "output": question})
-    await layer.create_step({"id": answer_id, "threadId": thread_id, "type": "assistant_message",
-                             "output": "3 rows.", "metadata": {"sql": UNITS_SQL,
-                                                               "connection": "demo"}})
+    await layer.update_thread(
+        thread_id,
+        name=question,
+        user_id=chat_user_id(demo_actor.organization_id, demo_actor.user_id),
+    )
+    await layer.create_step(
+        {"id": str(uuid.uuid4()), "threadId": thread_id, "type": "user_message", "output": question}
+    )
+    await layer.create_step(
+        {
+            "id": answer_id,
+            "threadId": thread_id,
+            "type": "assistant_message",
+            "output": "3 rows.",
+            "metadata": {"sql": UNITS_SQL, "connection": "demo"},
+        }
+    )
 
     await layer.upsert_feedback(Feedback(forId=answer_id, value=1, threadId=thread_id))
 
     assert approved == [("demo", question, UNITS_SQL)]
     async with runtime.db.transaction(demo_actor.organization_id) as connection:
-        rows = await fetch_all(connection, "SELECT content, metadata ->> 'sql' AS sql FROM"
-                               " embeddings WHERE kind = 'example' AND content = :q",
-                               {"q": question})
+        rows = await fetch_all(
+            connection,
+            "SELECT content, metadata ->> 'sql' AS sql FROM"
+            " embeddings WHERE kind = 'example' AND content = :q",
+            {"q": question},
+        )
     assert rows == [{"content": question, "sql": UNITS_SQL}]
 
 
@@ -63,15 +76,27 @@ async def test_thumbs_down_stores_no_example(runtime, demo_actor):
 
     layer = DanaDataLayer(runtime.db, on_approved=keep)
     thread_id, answer_id = str(uuid.uuid4()), str(uuid.uuid4())
-    await layer.update_thread(thread_id, name="q",
-                              user_id=chat_user_id(demo_actor.organization_id, demo_actor.user_id))
-    await layer.create_step({"id": str(uuid.uuid4()), "threadId": thread_id,
-                             "type": "user_message", "output": "How many orders?"})
-    await layer.create_step({"id": answer_id, "threadId": thread_id, "type": "assistant_message",
-                             "output": "1 row.", "metadata": {"sql": "SELECT 1",
-                                                              "connection": "demo"}})
+    await layer.update_thread(
+        thread_id, name="q", user_id=chat_user_id(demo_actor.organization_id, demo_actor.user_id)
+    )
+    await layer.create_step(
+        {
+            "id": str(uuid.uuid4()),
+            "threadId": thread_id,
+            "type": "user_message",
+            "output": "How many orders?",
+        }
+    )
+    await layer.create_step(
+        {
+            "id": answer_id,
+            "threadId": thread_id,
+            "type": "assistant_message",
+            "output": "1 row.",
+            "metadata": {"sql": "SELECT 1", "connection": "demo"},
+        }
+    )
 
     await layer.upsert_feedback(Feedback(forId=answer_id, value=0, threadId=thread_id))
 
     assert approved == []
-

@@ -344,3 +344,37 @@ async def test_chart_is_a_spec_from_the_columns_and_model_code_is_not_run(
     )
     secrets = [os.environ["HOME"], os.environ.get("PATH", "")]
     assert not any(value and value in text for value in secrets)
+
+
+# Metering: every call to a model is a row with its tokens and time.
+
+
+async def llm_calls(runtime, actor, request_id: str) -> list[dict[str, Any]]:
+    async with runtime.db.transaction(actor.organization_id) as connection:
+        return await fetch_all(
+            connection,
+            "SELECT provider, model, success, tokens_in, tokens_out, elapsed_ms, error"
+            " FROM llm_calls WHERE request_id = :r",
+            {"r": request_id},
+        )
+
+
+async def test_each_model_call_is_metered_with_its_tokens(runtime, demo_actor, llm, make_pipeline):
+    llm.script(Reply(f"```sql\n{PRODUCT_NAMES}\n```", tokens_in=321, tokens_out=12))
+
+    answer = await make_pipeline().ask(demo_actor, "demo", "Name five products")
+
+    [call] = await llm_calls(runtime, demo_actor, answer.request_id)
+    assert call["provider"] == "openai" and call["model"] == "m" and call["success"]
+    assert (call["tokens_in"], call["tokens_out"]) == (321, 12)
+    assert call["elapsed_ms"] is not None
+
+
+async def test_a_failed_model_call_is_metered_as_a_failure(runtime, demo_actor, llm, make_pipeline):
+    llm.script(Reply(status=500))
+
+    answer = await make_pipeline().ask(demo_actor, "demo", "How many customers are there?")
+
+    [call] = await llm_calls(runtime, demo_actor, answer.request_id)
+    assert call["success"] is False
+    assert "HTTP 500" in call["error"]

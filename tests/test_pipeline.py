@@ -34,7 +34,9 @@ async def test_top_products_by_revenue_match_sql(runtime, demo_actor):
         " GROUP BY p.id, p.name ORDER BY revenue DESC LIMIT 5",
     )
 
-    answer = await runtime.pipeline.ask(demo_actor, "demo", "What are the top 5 products by revenue?")
+    answer = await runtime.pipeline.ask(
+        demo_actor, "demo", "What are the top 5 products by revenue?"
+    )
 
     assert answer.status == "ok", answer.message
     assert [row[0] for row in answer.rows] == [name for name, _ in expected]
@@ -50,11 +52,15 @@ async def test_revenue_per_month_of_a_year_matches_sql(runtime, demo_actor):
         " WHERE o.ordered_at >= '2025-01-01' AND o.ordered_at < '2026-01-01' GROUP BY 1 ORDER BY 1",
     )
 
-    answer = await runtime.pipeline.ask(demo_actor, "demo", "What was the revenue per month in 2025?")
+    answer = await runtime.pipeline.ask(
+        demo_actor, "demo", "What was the revenue per month in 2025?"
+    )
 
     assert answer.status == "ok", answer.message
     assert len(answer.rows) == 12
-    assert [round(float(r[-1]), 2) for r in answer.rows] == [round(float(t), 2) for _, t in expected]
+    assert [round(float(r[-1]), 2) for r in answer.rows] == [
+        round(float(t), 2) for _, t in expected
+    ]
     assert answer.chart is not None and answer.chart["type"] == "line"
 
 
@@ -89,8 +95,7 @@ async def test_destructive_request_is_refused_and_recorded(runtime, demo_actor):
     async with runtime.db.transaction(demo_actor.organization_id) as connection:
         events = await fetch_all(
             connection,
-            "SELECT detail FROM security_events WHERE kind = 'write_request'"
-            " AND user_id = :u",
+            "SELECT detail FROM security_events WHERE kind = 'write_request' AND user_id = :u",
             {"u": demo_actor.user_id},
         )
     assert any(e["detail"].get("question") == question for e in events)

@@ -13,6 +13,7 @@ from dana.chat import handlers
 from dana.chat.data_layer import DanaDataLayer, chat_user_id
 from dana.chat.review import build_review_router
 from dana.db import accounts
+from dana.db.session import fetch_all
 
 
 @pytest.fixture
@@ -24,8 +25,9 @@ async def review_client(runtime):
     assert chainlit_app.login is not None
     api = FastAPI()
     api.include_router(build_review_router(lambda: runtime))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api),
-                                 base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api), base_url="http://test"
+    ) as client:
         yield client
 
 
@@ -40,16 +42,25 @@ async def token_for(runtime, email: str, password: str) -> str:
 async def conversation_of(runtime, organization, title: str) -> str:
     layer = DanaDataLayer(runtime.db)
     thread_id = str(uuid.uuid4())
-    await layer.update_thread(thread_id, name=title,
-                              user_id=chat_user_id(organization.organization_id,
-                                                   organization.user_id))
-    await layer.create_step({"id": str(uuid.uuid4()), "threadId": thread_id,
-                             "type": "user_message", "output": f"{title} <script>x</script>"})
+    await layer.update_thread(
+        thread_id,
+        name=title,
+        user_id=chat_user_id(organization.organization_id, organization.user_id),
+    )
+    await layer.create_step(
+        {
+            "id": str(uuid.uuid4()),
+            "threadId": thread_id,
+            "type": "user_message",
+            "output": f"{title} <script>x</script>",
+        }
+    )
     return thread_id
 
 
-async def test_review_pages_list_and_show_conversations_escaped(runtime, organization,
-                                                                review_client):
+async def test_review_pages_list_and_show_conversations_escaped(
+    runtime, organization, review_client
+):
     email = f"rev-{uuid.uuid4().hex[:6]}@example.com"
     await accounts.add_user(runtime.db, organization.organization_id, email, "reviewer", "pw-r")
     thread_id = await conversation_of(runtime, organization, "Revenue of the admin")
@@ -87,6 +98,11 @@ async def test_reviewer_cannot_open_another_organizations_conversation(
 
     assert "Demo secret question" not in listing.text
     assert page.status_code == 404
+    async with runtime.db.transaction(organization.organization_id) as connection:
+        events = await fetch_all(
+            connection, "SELECT detail FROM security_events WHERE kind = 'cross_org_access'"
+        )
+    assert [e["detail"]["id"] for e in events] == [other]
 
 
 async def test_review_needs_a_login(review_client):

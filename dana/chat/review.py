@@ -15,6 +15,7 @@ from chainlit.auth import get_current_user
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import HTMLResponse
 
+from dana.db.audit import Actor, security_event
 from dana.db.session import fetch_all, fetch_one
 from dana.runtime import Runtime
 
@@ -83,7 +84,7 @@ def build_review_router(runtime: Callable[[], Runtime]) -> APIRouter:
     async def conversation(
         conversation_id: UUID, user: Any = Depends(get_current_user)
     ) -> HTMLResponse:
-        organization_id, _, _ = _reviewer(user)
+        organization_id, user_id, _ = _reviewer(user)
         async with runtime().db.transaction(organization_id) as connection:
             head = await fetch_one(
                 connection,
@@ -92,6 +93,7 @@ def build_review_router(runtime: Callable[[], Runtime]) -> APIRouter:
                 {"id": conversation_id},
             )
             if head is None:
+                await _record_if_foreign(runtime(), organization_id, user_id, conversation_id)
                 raise HTTPException(404, "there is no such conversation in your organization")
             messages = await fetch_all(
                 connection,
@@ -106,6 +108,28 @@ def build_review_router(runtime: Callable[[], Runtime]) -> APIRouter:
         return _page(title, body)
 
     return router
+
+
+async def _record_if_foreign(
+    runtime: Runtime, organization_id: UUID, user_id: UUID, conversation_id: UUID
+) -> None:
+    """A conversation that exists, but in another organization, was reached for on purpose."""
+    async with runtime.db.transaction(None, conversation_id=str(conversation_id)) as connection:
+        other = await fetch_one(
+            connection,
+            "SELECT organization_id FROM conversations WHERE id = :id",
+            {"id": conversation_id},
+        )
+    if other is None or other["organization_id"] == organization_id:
+        return
+    async with runtime.db.transaction(organization_id) as connection:
+        await security_event(
+            connection,
+            Actor(organization_id, user_id),
+            "cross_org_access",
+            "high",
+            {"resource": "conversation", "id": str(conversation_id)},
+        )
 
 
 def _message_row(message: dict[str, Any]) -> str:

@@ -139,6 +139,29 @@ async def add_user(
     return row["id"]
 
 
+async def set_role(
+    db: Database, organization_id: UUID, email: str, role: str, by: Actor | None = None
+) -> None:
+    if role not in ROLES:
+        raise DanaError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
+    async with db.transaction(organization_id) as connection:
+        row = await fetch_one(
+            connection,
+            "UPDATE users SET role = :role WHERE lower(email) = lower(:email) RETURNING id",
+            {"role": role, "email": email},
+        )
+        if row is None:
+            raise NotFound(f"there is no user with the email {email} in this organization")
+        await audit(
+            connection,
+            by or Actor(organization_id),
+            "user.role",
+            "user",
+            str(row["id"]),
+            {"email": email, "role": role},
+        )
+
+
 async def user_exists(db: Database, email: str) -> bool:
     async with db.transaction(None, login_email=email) as connection:
         row = await fetch_one(

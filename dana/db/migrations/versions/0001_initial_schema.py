@@ -143,6 +143,17 @@ TENANT_TABLES: dict[str, str] = {
         last_run_at timestamptz,
         UNIQUE (connection_id, pattern_hash)
     """,
+    "llm_calls": """
+        user_id uuid REFERENCES users(id) ON DELETE SET NULL,
+        request_id text,
+        provider text NOT NULL,
+        model text NOT NULL DEFAULT '',
+        success boolean NOT NULL,
+        tokens_in integer,
+        tokens_out integer,
+        elapsed_ms double precision,
+        error text
+    """,
     "workflows": """
         name text NOT NULL,
         kind text NOT NULL DEFAULT 'saved_answer',
@@ -223,6 +234,7 @@ INDEXES = [
     "CREATE INDEX integration_query_logs_hash_idx ON integration_query_logs (query_hash)",
     "CREATE INDEX workflow_executions_workflow_idx"
     " ON workflow_executions (workflow_id, started_at DESC)",
+    "CREATE INDEX llm_calls_time_idx ON llm_calls (organization_id, created_at DESC)",
     "CREATE INDEX audit_logs_time_idx ON audit_logs (organization_id, created_at DESC)",
     "CREATE INDEX audit_logs_action_idx ON audit_logs (action)",
     "CREATE INDEX security_events_time_idx ON security_events (organization_id, created_at DESC)",
