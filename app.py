@@ -39,6 +39,11 @@ async def settings(values: dict[str, Any]) -> None:
     await handlers.settings_changed(values)
 
 
+@cl.action_callback("follow_up")
+async def follow_up(action: cl.Action) -> None:
+    await handlers.follow_up(action)
+
+
 @cl.on_message
 async def message(incoming: cl.Message) -> None:
     await handlers.message(incoming)

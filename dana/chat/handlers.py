@@ -10,6 +10,7 @@ import chainlit as cl
 
 from dana.chat.data_layer import DanaDataLayer
 from dana.chat.render import answer_markdown, csv_bytes, plotly_figure
+from dana.chat.suggestions import suggest
 from dana.db import accounts
 from dana.db.audit import Actor
 from dana.nl2sql.base import Turn
@@ -126,6 +127,33 @@ async def _ensure_conversation(incoming: cl.Message) -> UUID | None:
     return UUID(incoming.thread_id)
 
 
+async def _follow_up_actions(connection: str, answer: Any, question: str) -> list[cl.Action]:
+    if answer.status != "ok" or not answer.sql:
+        return []
+    actor = _actor()
+    registered = await runtime().registry.get(actor.organization_id, connection)
+    schema = await runtime().registry.cached_schema(actor.organization_id, registered.id)
+    if schema is None:
+        return []
+    return [
+        cl.Action(name="follow_up", payload={"question": q}, label=q)
+        for q in suggest(answer.sql, registered.dialect, schema, question)
+    ]
+
+
+async def follow_up(action: cl.Action) -> None:
+    """A suggested follow-up, clicked: asked as if the user had typed it."""
+    question = str(action.payload.get("question", ""))
+    if not question:
+        return
+    user = cl.user_session.get("user")
+    asked = cl.Message(
+        content=question, type="user_message", author=getattr(user, "identifier", None)
+    )
+    await asked.send()
+    await message(asked)
+
+
 async def message(incoming: cl.Message) -> None:
     connection = cl.user_session.get("connection")
     if connection is None:
@@ -155,6 +183,7 @@ async def message(incoming: cl.Message) -> None:
     reply = cl.Message(
         content=answer_markdown(answer),
         elements=elements,
+        actions=await _follow_up_actions(connection, answer, incoming.content),
         metadata={
             "sql": answer.sql,
             "status": answer.status,

@@ -114,6 +114,9 @@ COMPARATORS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("greater", "than", "or", "equal", "to"), ">="), (("less", "than", "or", "equal", "to"), "<="),
     (("more", "than", "or", "equal", "to"), ">="),
     (("or", "more"), ">="), (("or", "greater"), ">="), (("or", "less"), "<="), (("or", "fewer"), "<="),
+    (("or", "after"), ">="), (("or", "later"), ">="), (("or", "above"), ">="),
+    (("or", "higher"), ">="), (("or", "before"), "<="), (("or", "earlier"), "<="),
+    (("or", "below"), "<="), (("or", "lower"), "<="),
     (("at", "least"), ">="), (("at", "most"), "<="), (("a", "minimum", "of"), ">="),
     (("a", "maximum", "of"), "<="),
     (("more", "than"), ">"), (("greater", "than"), ">"), (("larger", "than"), ">"),
@@ -176,7 +179,7 @@ SYNONYMS = {
     "category": "type", "identifier": "id", "mobile": "cell", "telephone": "phone",
     "birthday": "birth", "born": "birth", "automobile": "car", "manufacturer": "maker",
     "producer": "maker", "store": "shop", "weigh": "weight", "weighs": "weight", "weighing": "weight",
-    "weighed": "weight", "described": "description", "describe": "description",
+      "weighed": "weight", "aged": "age", "described": "description", "describe": "description",
 }  # fmt: skip
 
 # Country names and their adjectives, for questions like "French singers".

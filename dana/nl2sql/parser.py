@@ -130,6 +130,8 @@ class Parser(TimeRules, MeasureRules):
         self.anti: list[tuple[int, str]] = []  # (position, related table)
         self.setop_values: list[tuple[Cond, Cond]] = []
         self._related_tables: list[str] = []
+        # numbers compared that some text column also stores: position -> those columns
+        self.stored_numbers: dict[int, list[Target]] = {}
         self._generic_order: str | None = None  # tables whose rows a HAVING or superlative counts
         self._measure_cue = False  # "by", "per" or a period: a bare measure is aggregated
 
@@ -189,6 +191,7 @@ class Parser(TimeRules, MeasureRules):
         for phrase in UNSUPPORTED:
             if any(self.matches(i, phrase) for i in range(len(self.tokens))):
                 raise NotUnderstood(f"comparing two columns ('{' '.join(phrase)}')")
+        self._unlink_compared_numbers()
         self._resolve_targets()
         self._compounds()
         self._rankings()
@@ -210,6 +213,29 @@ class Parser(TimeRules, MeasureRules):
         return Parse(plan, self._unknown(plan), self.penalties)
 
     # -- target resolution ---------------------------------------------------------------
+
+    def _unlink_compared_numbers(self) -> None:
+        """ "after 2013", "3 or more": a number compared is a quantity, even when some text
+        column happens to store it as a value."""
+        kept = []
+        for mention in self.mentions:
+            token = self.tokens[mention.start]
+            single = mention.end == mention.start + 1 and token.kind == "number"
+            if mention.kind == "value" and single and self._compared(mention.start):
+                self.stored_numbers[mention.start] = mention.targets
+                continue
+            kept.append(mention)
+        self.mentions = kept
+
+    def _compared(self, i: int) -> bool:
+        for phrase, op in COMPARATORS:
+            if op == "=":
+                continue
+            if phrase[0] == "or" and self.matches(i + 1, phrase):
+                return True
+            if phrase[0] != "or" and tuple(self.low[max(0, i - len(phrase)) : i]) == phrase:
+                return True
+        return False
 
     def _resolve_targets(self) -> None:
         """Among nearly as good readings of a span, prefer the table the words point at."""
@@ -530,6 +556,11 @@ class Parser(TimeRules, MeasureRules):
     def _superlative_before(self, position: int) -> bool:
         # "the most number of concerts" is a superlative over a count, not a count shown
         j = self.back_fillers(position - 1)
+        if j >= 0 and AGGREGATE_WORDS.get(self.low[j]) == "avg":
+            # "the average number of staff" averages the column the words name
+            after = [self.mention_covering(k) for k in range(position, position + 4)]
+            first = next((m for m in after if m is not None), None)
+            return first is not None and first.kind == "column"
         return j >= 0 and self.low[j] in DIRECTION_WORDS
 
     def _count_at(self, position: int, size: int) -> None:
@@ -772,7 +803,7 @@ class Parser(TimeRules, MeasureRules):
     def _comparator_before(self, i: int) -> tuple[str | None, int]:
         for phrase, op in COMPARATORS:
             start = i - len(phrase)
-            if start >= 0 and tuple(self.low[start:i]) == phrase:
+            if phrase[0] != "or" and start >= 0 and tuple(self.low[start:i]) == phrase:
                 return op, start
         for phrase, op in COMPARATORS:
             # "10 or more" puts the comparison after the number
@@ -1072,6 +1103,8 @@ class Parser(TimeRules, MeasureRules):
                 continue
             cond = self._value_condition(mention)
             self._take(mention, "filter")
+            if mention.start and self.low[mention.start - 1] in ("named", "called", "titled"):
+                self.consume(mention.start - 1, mention.start)
             self._add_filter(mention.start, cond)
             self._claim_following(cond, mention.end)
 
@@ -1442,8 +1475,10 @@ class Parser(TimeRules, MeasureRules):
             return
         if not plain and not (counted_order or self.having):
             return
-        if self.having and "or" in self.low:
+        if self.having and any(w == "or" and not self.used[i] for i, w in enumerate(self.low)):
             raise NotUnderstood("a count condition joined by 'or' to another condition")
+        if self.having and not plain and self._count_of_groups(plan):
+            return
         if self.having or counted_order:
             plan.group_by = self._entity_key(plan, plain)
             if not plan.group_by:
@@ -1464,6 +1499,49 @@ class Parser(TimeRules, MeasureRules):
                 return
         self.penalties.append(("mixes totals and rows without 'each'", 0.6))
         plan.group_by = list(plain)
+
+    def _count_of_groups(self, plan: Plan) -> bool:
+        """ "How many countries have more than 2 makers": count the countries whose key is
+        among those the related rows hold more than twice."""
+        entity = self.count_table
+        related = [t for t in dict.fromkeys(self._related_tables) if t != entity]
+        if entity is None or len(related) != 1 or plan.select != [Item(agg="count")]:
+            return False
+        if any(f.cond.col.table != entity for f in self.filters) or self.anti:
+            return False  # a condition on the counted rows would belong inside the subquery
+        link = self._link_table(entity, related[0])
+        if link is None:
+            return False
+        holder = Col(link.table, link.columns[0])
+        sub = Plan(
+            select=[Item(col=holder)],
+            tables=[link.table],
+            group_by=[Item(col=holder)],
+            having=list(self.having),
+        )
+        self.having.clear()
+        plan.tables = [t for t in plan.tables if t != related[0]] or [entity]
+        self.filters.append(
+            _Filter(len(self.tokens), Cond(Col(entity, link.ref_columns[0]), "in", sub=sub))
+        )
+        return True
+
+    def _link_table(self, entity: str, related: str) -> Edge | None:
+        """The single-column foreign key to `entity` from `related`, or from a table that
+        joins the two (a junction table)."""
+        direct = [e for e in self.edges if e.table == related and e.ref_table == entity]
+        if len(direct) == 1 and len(direct[0].columns) == 1:
+            return direct[0]
+        if direct:
+            return None
+        junctions = [
+            e
+            for e in self.edges
+            if e.ref_table == entity
+            and len(e.columns) == 1
+            and any(o.table == e.table and o.ref_table == related for o in self.edges)
+        ]
+        return junctions[0] if len(junctions) == 1 else None
 
     def _row_of_extreme(self, plan: Plan, aggregate: Item) -> None:
         """ "the maximum horsepower and the make": the row holding the maximum."""

@@ -92,7 +92,7 @@ class TimeRules:
         before = self.low[i - 1] if i else ""
         if op is None and before not in ("in", "of", "year", "on", "during", "from"):
             return False
-        column = self._verb_year_column(start if op else i - 1) or self._year_column()
+        column = self._verb_year_column(start if op else i - 1) or self._stored_year_column(i)
         if column is None:
             return False
         self.consume(start if op else i - 1, i + 1)
@@ -114,6 +114,21 @@ class TimeRules:
                         self.consume(j, j + 1)
                         bucket = None if "year" in words else "year"
                         return Col(table, column.name), bucket
+        return None
+
+    def _stored_year_column(self: Parser, i: int) -> tuple[Col, str | None] | None:
+        """The year column for a number compared; when text columns also store that number,
+        a year column outside the question's tables is too far-fetched to guess."""
+        column = self._year_column()
+        stored = self.stored_numbers.get(i)
+        if column is None or stored is None:
+            return column
+        named = self.tables_in_question()
+        if column[0].table in named:
+            return column
+        near = [t for t in stored if t.table in named and t.column]
+        if len({(t.table, t.column) for t in near}) == 1:
+            return Col(near[0].table, near[0].column or ""), None
         return None
 
     def _year_column(self: Parser) -> tuple[Col, str | None] | None:
