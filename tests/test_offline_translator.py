@@ -109,6 +109,61 @@ def test_answers_shop_questions(shop: Path, title: str, question: str, expected:
     assert rows == expected, title
 
 
+# Years stored as text, a junction table, and a number column named "number of ...".
+CLUB = """
+CREATE TABLE clubs (id INTEGER PRIMARY KEY, name TEXT, open_year TEXT, number_of_staff INTEGER);
+CREATE TABLE members (id INTEGER PRIMARY KEY, name TEXT, age INTEGER, join_year TEXT,
+  club_id INTEGER REFERENCES clubs(id));
+CREATE TABLE events (id INTEGER PRIMARY KEY, title TEXT, year TEXT,
+  club_id INTEGER REFERENCES clubs(id));
+CREATE TABLE attendance (member_id INTEGER REFERENCES members(id),
+  event_id INTEGER REFERENCES events(id), PRIMARY KEY (member_id, event_id));
+INSERT INTO clubs VALUES (1, 'Chess', '2001', 4), (2, 'Rowing', '2008', 10), (3, 'Choir', '2012', 7);
+INSERT INTO members VALUES (1, 'Ann', 30, '2013', 1), (2, 'Bob', 41, '2015', 1),
+  (3, 'Cem', 30, '2016', 2), (4, 'Dee', 25, '2013', 3);
+INSERT INTO events VALUES (1, 'Open day', '2013', 1), (2, 'Regatta', '2014', 2),
+  (3, 'Concert', '2016', 3), (4, 'Final', '2016', 2);
+INSERT INTO attendance VALUES (1, 1), (1, 3), (2, 1), (3, 2), (3, 4), (3, 3), (4, 3);
+"""
+
+
+@pytest.fixture(scope="module")
+def club(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("club") / "club.sqlite"
+    with sqlite3.connect(path) as connection:
+        connection.executescript(CLUB)
+    return path
+
+
+# (title, question, expected rows sorted)
+CLUB_ANSWERS = [
+    ("a compared year is a number, not a stored text value",
+     "How many events were there after 2013?", [(3,)]),
+    ("'or after' follows the number", "How many events were there in 2014 or after?", [(3,)]),
+    ("two comparisons joined by or", "Which clubs opened before 2005 or after 2010?",
+     [("Chess",), ("Choir",)]),
+    ("'or more' with a count", "Which clubs have 2 or more members?", [("Chess",)]),
+    ("aged names the age column", "Show the names of members aged 30.", [("Ann",), ("Cem",)]),
+    ("count of things having more than n others",
+     "How many clubs have more than 1 member?", [(1,)]),
+    ("count of things having n others through a junction table",
+     "How many members attended at least 2 events?", [(2,)]),
+    ("average of a column named 'number of'", "What is the average number of staff of clubs?",
+     [(7.0,)]),
+    ("titled before a quoted name", "What are the titles of events of the club titled 'Chess'?",
+     [("Open day",)]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("title", "question", "expected"), CLUB_ANSWERS, ids=[a[0] for a in CLUB_ANSWERS]
+)
+def test_answers_club_questions(club: Path, title: str, question: str, expected: list) -> None:
+    rows = answer(question, club)
+
+    assert rows == expected, title
+
+
 def test_says_what_data_is_missing(shop: Path) -> None:
     schema = introspect_sqlite(shop)
 
