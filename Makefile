@@ -5,7 +5,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.t
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run install test lint bench clean
+.PHONY: run stop install test lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/dana serve
+
+# The embedded database keeps running after the chat stops (the CLI shares it).
+stop:
+	$(VENV)/bin/dana stop
 
 $(TEST_STAMP): $(STAMP)
 	$(PIP) -e '.[test]'

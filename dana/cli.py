@@ -25,8 +25,9 @@ Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Refusals and failures are printed as answers; log lines only with --verbose.
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
+        level=logging.DEBUG if args.verbose else logging.ERROR,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not hasattr(args, "handler"):
@@ -72,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--no-setup", action="store_true", help="skip the set-up step")
+
+    command("stop", cmd_stop, "stop the embedded database server of the data folder")
 
     p = command("ask", cmd_ask, "ask a question in plain language")
     p.add_argument("question")
@@ -133,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{field}")
     p.add_argument("--port", type=int)
     p.add_argument("--org", default="demo")
+    p.add_argument("--keep", action="store_true", help="keep it even when its test fails")
     p = command("list", cmd_conn_list, "list connections", conns)
     _org_and_json(p)
     for name, handler, help in (
@@ -154,6 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("list", cmd_glossary_list, "list business terms", glossary)
     p.add_argument("--connection", default="demo")
     p.add_argument("--org", default="demo")
+
+    events = sub.add_parser("events", help="security events and audit log").add_subparsers(
+        metavar="LOG"
+    )
+    for name, handler, help in (
+        ("security", cmd_events_security, "refusals, failed logins, limits, cross-org access"),
+        ("audit", cmd_events_audit, "who changed what"),
+    ):
+        p = command(name, handler, help, events)
+        p.add_argument("--limit", type=int, default=50)
+        _org_and_json(p)
 
     secrets = sub.add_parser("secrets", help="encryption keys").add_subparsers(metavar="ACTION")
     command("rotate", cmd_secrets_rotate, "re-encrypt all credentials under a new key", secrets)
@@ -256,6 +271,48 @@ async def cmd_serve(args: argparse.Namespace) -> int:
 
     print(f"Serving the chat at http://localhost:{port}", flush=True)
     await serve(args.host, port)
+    return 0
+
+
+async def cmd_stop(args: argparse.Namespace) -> int:
+    from dana.config import get_settings
+    from dana.db import embedded
+
+    embedded.stop(get_settings().data_dir)
+    print("the embedded database server is stopped")
+    return 0
+
+
+async def cmd_events_security(args: argparse.Namespace) -> int:
+    return await _print_log(
+        args,
+        "SELECT e.created_at, e.kind, e.severity, u.email, e.detail FROM security_events e"
+        " LEFT JOIN users u ON u.id = e.user_id ORDER BY e.created_at DESC LIMIT :n",
+        ["time", "kind", "severity", "user", "detail"],
+    )
+
+
+async def cmd_events_audit(args: argparse.Namespace) -> int:
+    return await _print_log(
+        args,
+        "SELECT a.created_at, a.action, u.email, a.resource_type, a.data FROM audit_logs a"
+        " LEFT JOIN users u ON u.id = a.user_id ORDER BY a.created_at DESC LIMIT :n",
+        ["time", "action", "user", "resource", "data"],
+    )
+
+
+async def _print_log(args: argparse.Namespace, sql: str, columns: list[str]) -> int:
+    from dana.db.session import fetch_all
+
+    async with _opened() as runtime:
+        actor = await _actor(runtime, args.org)
+        async with runtime.db.transaction(actor.organization_id) as connection:
+            rows = await fetch_all(connection, sql, {"n": args.limit})
+    if args.json:
+        print(json.dumps(rows, default=str))
+    else:
+        shown = [[str(v)[:80] if v is not None else "" for v in r.values()] for r in rows]
+        print(format_table(columns, shown))
     return 0
 
 
@@ -437,6 +494,9 @@ async def cmd_conn_add(args: argparse.Namespace) -> int:
         if result.success:
             registered = await runtime.registry.get(actor.organization_id, args.name)
             schema = await runtime.pipeline.refresh_schema(actor, registered)
+        elif not args.keep:
+            # A connection that cannot connect is no use to anyone: say why, keep nothing.
+            await runtime.registry.remove(actor, args.name)
     _print_test(args.name, result)
     if result.success:
         print(f"read {len(schema.tables)} tables")

@@ -6,6 +6,7 @@ Shared by the chat, the CLI, the API and workflows, so they all answer alike.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import re
 import time
@@ -456,6 +457,9 @@ class Pipeline:
             await security_event(connection, actor, kind, "medium", detail)
 
 
+_RELATIVE_DATE = re.compile(r"\b(current_date|current_timestamp|now\(|curdate\(|'now')", re.I)
+
+
 def _usage_of(notes: tuple[str, ...]) -> dict[str, str]:
     """The `key=value` usage notes a model translator adds to its translation."""
     return dict(n.split("=", 1) for n in notes if "=" in n and " " not in n.split("=", 1)[0])
@@ -485,6 +489,11 @@ def _answer(sql: str, result: Any, translation: Translation, notes: list[str]) -
     count = len(rows)
     if count == 0:
         message = "The query ran and returned no rows."
+        if _RELATIVE_DATE.search(sql):
+            message += (
+                f" It looks at dates relative to today ({datetime.date.today():%Y-%m-%d});"
+                " the data may end earlier: try naming a year."
+            )
     elif result.truncated:
         message = f"Showing the first {count} rows."
     else:

@@ -244,7 +244,7 @@ def test_a_password_never_appears_in_any_output(
     url = f"mysql://{user}:{SECRET}@127.0.0.1:3306/{database}"
     commands = [
         f"connections add --name good --url {url}",
-        f"connections add --name wrong --url {url.replace(SECRET, SECRET + '-wrong')}",
+        f"connections add --name wrong --keep --url {url.replace(SECRET, SECRET + '-wrong')}",
         f"connections add --name flags --dialect mysql --host 127.0.0.1 --port 3306"
         f" --database {database} --user {user} --password {SECRET}",
         f"connections add --name unreadable --url {url.replace(':3306', ':99999')}",
@@ -267,6 +267,31 @@ def test_a_password_never_appears_in_any_output(
         assert SECRET not in result.stdout + result.stderr, command
     assert json_of(results[8])["rows"] == [["apple"], ["pear"]]
     assert "password rejected" in results[1].stdout
+
+
+async def test_a_connection_that_fails_its_test_is_not_kept(
+    runtime: Runtime, cli_data_dir: Path, cli_org: str, mariadb_shop: tuple[str, str]
+) -> None:
+    database, user = mariadb_shop
+    url = f"mysql://{user}:{SECRET}-bad@127.0.0.1:3306/{database}"
+
+    result = dana(
+        "connections", "add", "--name", "bad", "--url", url, "--org", cli_org, data_dir=cli_data_dir
+    )
+
+    organization_id = await accounts.require_organization(runtime.db, cli_org)
+    assert result.returncode == 1
+    assert "password rejected" in result.stdout
+    assert "bad" not in [c["name"] for c in await runtime.registry.list(organization_id)]
+
+
+def test_security_events_are_listed(runtime, data_dir: Path) -> None:
+    dana("query", "demo", "DROP TABLE customers", data_dir=data_dir)
+
+    result = dana("events", "security", "--json", data_dir=data_dir)
+
+    assert result.returncode == 0, result.stderr
+    assert any(e["kind"] == "query_refused" for e in json.loads(result.stdout))
 
 
 # --- sql check -----------------------------------------------------------------------------

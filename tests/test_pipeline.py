@@ -183,3 +183,12 @@ async def test_unknown_connection_is_named_in_the_message(runtime, demo_actor):
 )
 def test_recognises_requests_to_change_data(question, writes):
     assert asks_to_write(question) is writes
+
+
+async def test_no_rows_for_a_relative_period_says_the_date(runtime, demo_actor):
+    answer = await runtime.pipeline.run_sql(
+        demo_actor, "demo", "SELECT id FROM orders WHERE ordered_at > CURRENT_DATE + 1"
+    )
+
+    assert answer.status == "ok" and answer.rows == []
+    assert "relative to today" in answer.message

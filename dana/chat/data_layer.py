@@ -259,8 +259,14 @@ class DanaDataLayer(BaseDataLayer):
     async def _write_step(self, step: dict) -> None:
         thread_id = step.get("threadId")
         organization_id = await self.organization_of(thread_id) if thread_id else None
-        if organization_id is None and thread_id and _session_chat_user_id():
-            # Chainlit may write a step before it writes the thread: store the thread first.
+        if (
+            organization_id is None
+            and thread_id
+            and step.get("type") in USER_STEP_TYPES
+            and _session_chat_user_id()
+        ):
+            # Chainlit may write a question before it writes the thread: store the thread
+            # first. Only a question starts a conversation; opening the chat does not.
             await self.update_thread(thread_id, user_id=_session_chat_user_id())
             organization_id = await self.organization_of(thread_id)
         if organization_id is None:

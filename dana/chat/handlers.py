@@ -9,7 +9,7 @@ from uuid import UUID
 import chainlit as cl
 
 from dana.chat.data_layer import DanaDataLayer
-from dana.chat.render import answer_markdown, csv_bytes, plotly_figure
+from dana.chat.render import answer_markdown, csv_bytes, plotly_figure, pretty_sql
 from dana.chat.suggestions import suggest
 from dana.db import accounts
 from dana.db.audit import Actor
@@ -127,12 +127,10 @@ async def _ensure_conversation(incoming: cl.Message) -> UUID | None:
     return UUID(incoming.thread_id)
 
 
-async def _follow_up_actions(connection: str, answer: Any, question: str) -> list[cl.Action]:
-    if answer.status != "ok" or not answer.sql:
+async def _follow_up_actions(registered: Any, answer: Any, question: str) -> list[cl.Action]:
+    if registered is None or answer.status != "ok" or not answer.sql:
         return []
-    actor = _actor()
-    registered = await runtime().registry.get(actor.organization_id, connection)
-    schema = await runtime().registry.cached_schema(actor.organization_id, registered.id)
+    schema = await runtime().registry.cached_schema(registered.organization_id, registered.id)
     if schema is None:
         return []
     return [
@@ -164,9 +162,13 @@ async def message(incoming: cl.Message) -> None:
     answer = await runtime().pipeline.ask(
         _actor(), connection, incoming.content, tuple(history[-HISTORY_TURNS:]), conversation_id
     )
-    if answer.sql:
+    actor = _actor()
+    registered = (
+        await runtime().registry.get(actor.organization_id, connection) if answer.sql else None
+    )
+    if answer.sql and registered is not None:
         async with cl.Step(name="SQL", type="tool", language="sql", show_input=False) as step:
-            step.output = answer.sql
+            step.output = pretty_sql(answer.sql, registered.dialect)
     elements: list[Any] = []
     if answer.status == "ok" and answer.columns:
         elements.append(
@@ -183,7 +185,7 @@ async def message(incoming: cl.Message) -> None:
     reply = cl.Message(
         content=answer_markdown(answer),
         elements=elements,
-        actions=await _follow_up_actions(connection, answer, incoming.content),
+        actions=await _follow_up_actions(registered, answer, incoming.content),
         metadata={
             "sql": answer.sql,
             "status": answer.status,

@@ -54,12 +54,26 @@ def plotly_figure(spec: dict[str, Any], columns: list[str], rows: list[list[Any]
         else:
             figure.add_trace(go.Bar(x=[str(v) for v in x], y=y, name=name))
     figure.update_layout(
+        # Transparent, with mid-grey text: readable on the chat's light and dark themes.
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        font={"color": "#888"},
         margin={"l": 40, "r": 20, "t": 30, "b": 40},
         height=360,
         xaxis_title=spec["x"],
         yaxis_title=", ".join(spec["y"]),
     )
     return figure
+
+
+def pretty_sql(sql: str, dialect: str) -> str:
+    """SQL laid out on several lines for reading; the text that ran is unchanged."""
+    import sqlglot
+
+    try:
+        return sqlglot.transpile(sql, read=dialect, write=dialect, pretty=True)[0]
+    except sqlglot.errors.SqlglotError:
+        return sql
 
 
 def answer_markdown(answer: Any) -> str:

@@ -62,7 +62,8 @@ def build_review_router(runtime: Callable[[], Runtime]) -> APIRouter:
                 "  ON m.id = f.message_id WHERE m.conversation_id = c.id AND f.value < 0)"
                 "  AS thumbs_down"
                 " FROM conversations c LEFT JOIN users u ON u.id = c.user_id"
-                " ORDER BY c.updated_at DESC LIMIT :n",
+                " WHERE EXISTS (SELECT 1 FROM chat_messages q WHERE q.conversation_id = c.id"
+                " AND q.role = 'user') ORDER BY c.updated_at DESC LIMIT :n",
                 {"n": PAGE_SIZE},
             )
         lines = "".join(
@@ -97,9 +98,11 @@ def build_review_router(runtime: Callable[[], Runtime]) -> APIRouter:
                 raise HTTPException(404, "there is no such conversation in your organization")
             messages = await fetch_all(
                 connection,
-                "SELECT m.role, m.name, m.content, m.sql, m.created_at, f.value AS feedback"
+                "SELECT m.role, m.name, m.content, m.sql, m.created_at, f.value AS feedback,"
+                " f.comment AS feedback_comment"
                 " FROM chat_messages m LEFT JOIN message_feedback f ON f.message_id = m.id"
-                " WHERE m.conversation_id = :id ORDER BY coalesce(m.started_at, m.created_at), m.created_at",
+                " WHERE m.conversation_id = :id AND m.step_type <> 'run'"
+                " ORDER BY coalesce(m.started_at, m.created_at), m.created_at",
                 {"id": conversation_id},
             )
         items = "".join(_message_row(m) for m in messages)
@@ -135,7 +138,9 @@ async def _record_if_foreign(
 def _message_row(message: dict[str, Any]) -> str:
     role = message["role"]
     content = f"<pre>{html.escape(message['content'] or '')}</pre>"
-    feedback = {1: " 👍", -1: " 👎"}.get(message["feedback"] or 0, "")
+    feedback = {1: "<br>rated good", -1: "<br>rated wrong"}.get(message["feedback"] or 0, "")
+    if message.get("feedback_comment"):
+        feedback += f": {html.escape(message['feedback_comment'])}"
     who = "question" if role == "user" else ("SQL" if role == "tool" else "answer")
     return (
         f"<tr class='{role}'><td>{who}{feedback}<br><span class='muted'>"

@@ -132,6 +132,31 @@ COMPARATORS: tuple[tuple[tuple[str, ...], str], ...] = (
 
 NEGATIONS = frozenset({"not", "no", "never", "without", "n't", "except", "none", "neither"})
 
+# Words that ask for a picture of the result. DANA draws a chart from any result itself, so
+# they say nothing about the query: "chart revenue by month", "orders per day as a table".
+PRESENTATION_WORDS = frozenset(
+    """
+    chart charts plot plots plotted graph graphs graphed visualize visualise visualized
+    visualised visualization visualisation visualizing visualising draw drawn diagram
+    histogram
+    """.split()
+)
+# Kinds of chart named before the word: "as a bar chart", "in a pie chart".
+CHART_KINDS = frozenset({"bar", "line", "pie", "column", "area", "scatter", "stacked"})
+# Phrases that ask for the result's layout: "as a table", "in a list".
+LAYOUT_PHRASES = (("as", "a", "table"), ("in", "a", "table"), ("as", "a", "list"),
+                  ("in", "a", "list"), ("in", "table", "form"), ("as", "text"))  # fmt: skip
+
+# Money words: "spend", "order value", "amount spent" name the money column of a table.
+MONEY_WORDS = frozenset(
+    {"value", "amount", "spend", "spent", "spending", "spendings", "expenditure", "worth"}
+)
+# Last words of column names that hold money.
+MONEY_COLUMN_WORDS = frozenset(
+    {"total", "amount", "price", "value", "cost", "revenue", "sale", "sales", "spend",
+     "paid", "payment", "subtotal", "charge", "fee"}
+)  # fmt: skip
+
 # Words that start a list of groups: "for each country", "per year", "by month".
 GROUP_CUES = (
     ("for", "each"),

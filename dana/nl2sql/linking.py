@@ -17,6 +17,7 @@ from dana.nl2sql.lexicon import (
     ALIASES,
     DEMONYMS,
     LINK_VERBS,
+    MONEY_COLUMN_WORDS,
     NEGATIONS,
     NUMBER_WORDS,
     STOPWORDS,
@@ -321,7 +322,7 @@ def _name_mentions(tokens: list[Token], index: SchemaIndex) -> list[Mention]:
             if not targets and all(_stemmable(t) for t in span):
                 stemmed = index.stems.get(tuple(stem(t.low) for t in span))
                 targets = [_scaled(t, 0.85) for t in stemmed] if stemmed else None
-            if targets and not _is_cue_word(span):
+            if targets and not _is_cue_word(span, tokens[:start]):
                 mentions.append(_mention(start, end, targets))
     return mentions
 
@@ -330,9 +331,13 @@ def _stemmable(token: Token) -> bool:
     return len(token.low) > 3 and token.low not in STOPWORDS and token.low not in NEGATIONS
 
 
-def _is_cue_word(span: list[Token]) -> bool:
-    # A lone aggregate word ("average", "total") is an operation, not the column of that name.
-    return len(span) == 1 and span[0].low in AGGREGATE_WORDS
+def _is_cue_word(span: list[Token], before: list[Token]) -> bool:
+    """A lone aggregate word ("average", "total") is an operation, not the column of that
+    name, unless an aggregate already applies to it: "the sum of total"."""
+    if len(span) != 1 or span[0].low not in AGGREGATE_WORDS:
+        return False
+    words = [t.low for t in before if t.low not in ("the", "a", "an")]
+    return not (len(words) >= 2 and words[-1] == "of" and words[-2] in AGGREGATE_WORDS)
 
 
 def _scaled(target: Target, factor: float) -> Target:
@@ -460,6 +465,17 @@ def is_measure(table: Table, column: Column) -> bool:
     return bool(words) and words[-1] not in _NOT_MEASURES
 
 
+def money_column(table: Table) -> str | None:
+    """The one measure of `table` that holds money, by its name: total, amount, price..."""
+    found = [
+        c.name
+        for c in table.columns
+        if is_measure(table, c) and name_words(c.name)
+        and lemma(name_words(c.name)[-1]) in MONEY_COLUMN_WORDS | {"sale"}
+    ]
+    return found[0] if len(found) == 1 else None
+
+
 def is_business_term(column: Column) -> bool:
     # `dana.retrieval.glossary` adds each term as a virtual column with this comment.
     return (column.comment or "").startswith("business term:")
@@ -488,6 +504,20 @@ def primary_key(table: Table) -> str | None:
         if column.name.lower() in ("id", f"{table.name.lower()}_id"):
             return column.name
     return None
+
+
+def label_columns(table: Table) -> list[str]:
+    """The columns that tell a person which row this is: its name, its full name, or its
+    first and last names; a job title or another text only when nothing names the row."""
+    by_words = {tuple(lemma(w) for w in name_words(c.name)): c.name for c in table.columns}
+    table_words = tuple(lemma(w) for w in name_words(table.name))
+    for words in (("name",), ("full", "name"), table_words[-1:] + ("name",)):
+        if words in by_words:
+            return [by_words[words]]
+    if ("first", "name") in by_words and ("last", "name") in by_words:
+        return [by_words[("first", "name")], by_words[("last", "name")]]
+    label = name_column(table)
+    return [label] if label else []
 
 
 def name_column(table: Table) -> str | None:

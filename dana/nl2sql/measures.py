@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dana.nl2sql.lexicon import AGGREGATE_WORDS, lemma
-from dana.nl2sql.linking import Mention, is_business_term, is_measure, name_column, primary_key
+from dana.nl2sql.linking import (
+    Mention,
+    is_business_term,
+    is_measure,
+    label_columns,
+    money_column,
+    primary_key,
+)
 from dana.nl2sql.plan import Col, Item
 
 if TYPE_CHECKING:
@@ -38,7 +45,11 @@ class MeasureRules:
         if j < len(self.tokens) and self.tokens[j].kind == "number":
             limit, j = int(self.tokens[j].number or 0), j + 1
         entity = self.mention_at(self.skip_fillers(j))
-        if entity is None or self.role.get(entity.start) or not self._as_table(entity, 0.3):
+        if entity is None or self.role.get(entity.start):
+            return
+        # "top 3 customers by sales" where `customer` is a text column: rank its values
+        by_column = not self._as_table(entity, 0.3)
+        if by_column and (entity.kind != "column" or self._numeric(entity.best)):
             return
         cue = next((c for c in RANK_CUES if self.matches(entity.end, c)), None)
         found = self._measure_at(entity.end + len(cue)) if cue else None
@@ -54,20 +65,26 @@ class MeasureRules:
         self.order.append((item, direction))
         plural = self.low[entity.end - 1] != self.tokens[entity.end - 1].lem
         self.limit = limit or (DEFAULT_TOP if plural else 1)
-        self._show_ranked(table, entity.start, item, end)
+        labels = [entity.best.column or ""] if by_column else None
+        self._show_ranked(table, entity.start, item, end, labels)
 
-    def _show_ranked(self: Parser, table: str, position: int, item: Item, end: int) -> None:
-        """Show each ranked thing by its name, beside the measure it is ranked by."""
-        label = name_column(self.index.tables[table]) or primary_key(self.index.tables[table])
-        if label is None:
-            return
-        self.select.append((position, Item(col=Col(table, label))))
-        self.select.append((end, item))
-        if item.agg is None:
-            return
+    def _show_ranked(
+        self: Parser, table: str, position: int, item: Item, end: int, labels: list[str] | None
+    ) -> None:
+        """Show each ranked thing by its name, beside the measure it is ranked by; group by
+        its key as well, so two things named alike stay apart."""
         key = primary_key(self.index.tables[table])
-        keys = [key, label] if key and key != label else [label]
-        self.group.extend(Item(col=Col(table, k)) for k in keys)
+        if labels is None:
+            labels = label_columns(self.index.tables[table]) or ([key] if key else [])
+            keys = [key] if key and key not in labels else []
+        else:
+            keys = []
+        if not labels:
+            return
+        self.select.extend((position, Item(col=Col(table, label))) for label in labels)
+        self.select.append((end, item))
+        if item.agg is not None:
+            self.group.extend(Item(col=Col(table, k)) for k in keys + labels)
 
     def _measure_at(self: Parser, position: int) -> tuple[Item, Mention, int] | None:
         """The measure named at `position`: "revenue", "total sales", "number of orders"."""

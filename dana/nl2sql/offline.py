@@ -21,7 +21,7 @@ import logging
 from dana.nl2sql.base import Request, Translation
 from dana.nl2sql.clarify import dimension_question
 from dana.nl2sql.followups import CANNOT_MERGE, FollowUps, Reading
-from dana.nl2sql.lexicon import AGGREGATE_WORDS, LINK_VERBS, STOPWORDS
+from dana.nl2sql.lexicon import AGGREGATE_WORDS, LINK_VERBS, PRESENTATION_WORDS, STOPWORDS
 from dana.nl2sql.linking import Mention, SchemaIndex, Token, build_index, link, tokenize
 from dana.nl2sql.parser import QUESTION_WORDS, NotUnderstood, Parse, Parser
 from dana.nl2sql.render import NoJoinPath, Renderer
@@ -132,6 +132,7 @@ def _missing(tokens: list[Token], mentions: list[Mention]) -> str:
     """The content words no table or column matched, said as missing data."""
     covered = {i for m in mentions for i in range(m.start, m.end)}
     known = STOPWORDS | LINK_VERBS | QUESTION_WORDS | set(AGGREGATE_WORDS) | TIME_WORDS
+    known |= PRESENTATION_WORDS
     words = [
         t.text
         for i, t in enumerate(tokens)

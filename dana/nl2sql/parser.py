@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from dana.nl2sql.lexicon import (
     ADJECTIVES,
     AGGREGATE_WORDS,
+    CHART_KINDS,
     COMPARATORS,
     DIRECTION_WORDS,
     GROUP_CUES,
+    LAYOUT_PHRASES,
     LINK_VERBS,
     NEGATIONS,
     ORDER_CUES,
+    PRESENTATION_WORDS,
     STOPWORDS,
     lemma,
     name_words,
@@ -29,6 +32,7 @@ from dana.nl2sql.linking import (
     SchemaIndex,
     Target,
     Token,
+    is_measure,
     is_numeric,
     is_temporal,
     name_column,
@@ -191,6 +195,7 @@ class Parser(TimeRules, MeasureRules):
         for phrase in UNSUPPORTED:
             if any(self.matches(i, phrase) for i in range(len(self.tokens))):
                 raise NotUnderstood(f"comparing two columns ('{' '.join(phrase)}')")
+        self._presentation()
         self._unlink_compared_numbers()
         self._resolve_targets()
         self._compounds()
@@ -211,6 +216,29 @@ class Parser(TimeRules, MeasureRules):
         self._selects()
         plan = self._build()
         return Parse(plan, self._unknown(plan), self.penalties)
+
+    # -- presentation: "chart", "as a table" -----------------------------------------------
+
+    def _presentation(self) -> None:
+        """ "Plot revenue by month", "orders per store as a bar chart": how to show the
+        result is not part of the query; DANA draws a chart from the rows itself."""
+        for i, word in enumerate(self.low):
+            if word not in PRESENTATION_WORDS or self._is_mention(i):
+                continue
+            start = i
+            while start > 0 and self.low[start - 1] in CHART_KINDS:
+                start -= 1
+            if start >= 2 and self.low[start - 1] in ("a", "an", "the"):
+                if self.low[start - 2] in ("as", "in", "on", "into", "with"):
+                    start -= 2
+            end = i + 1
+            if end < len(self.low) and self.low[end] in ("of", "showing", "for"):
+                end += 1
+            self.consume(start, end)
+        for i in range(len(self.low)):
+            for phrase in LAYOUT_PHRASES:
+                if self.matches(i, phrase) and not self._is_mention(i + len(phrase) - 1):
+                    self.consume(i, i + len(phrase))
 
     # -- target resolution ---------------------------------------------------------------
 
@@ -452,6 +480,7 @@ class Parser(TimeRules, MeasureRules):
             i
             for i, w in enumerate(self.low)
             if w in ("sort", "sorted", "order", "ordered", "rank", "ranked", "arrange")
+            and not self._is_mention(i)  # "average order amount by user" names a table
         ]
         for i in verbs:
             if self.used[i]:
@@ -1029,6 +1058,8 @@ class Parser(TimeRules, MeasureRules):
                 chain.append(j)
             j += 1
         target = self.mention_at(j)
+        if (target is None or target.kind != "column") and self._aggregate_named(i, chain):
+            return
         if target is None:
             if word in ("most", "least", "fewest") and j < len(self.low):
                 raise NotUnderstood(f"the {word} what")
@@ -1050,6 +1081,26 @@ class Parser(TimeRules, MeasureRules):
         for k in chain:
             func = AGGREGATE_WORDS[self.low[k]]
             self.select.append((k, Item(agg=func, col=_col(target.best))))
+
+    def _aggregate_named(self, i: int, chain: list[int]) -> bool:
+        """ "the total of completed orders": no column follows, and a measure column is
+        named like the word itself, so the word is that column, summed."""
+        word = self.low[i]
+        if len(chain) > 1 or AGGREGATE_WORDS[word] not in ("sum", "avg"):
+            return False
+        if not self.matches(i + 1, ("of",)):
+            return False
+        found = [
+            Col(name, column.name)
+            for name in self._scope_tables()
+            for column in self.index.tables[name].columns
+            if name_words(column.name) == (word,) and is_measure(self.index.tables[name], column)
+        ]
+        if len(found) != 1:
+            return False
+        self.consume(i, i + 2)
+        self.select.append((i, Item(agg="sum", col=found[0])))
+        return True
 
     def _wants_order(self, position: int, word: str) -> bool:
         """ "the stadium with the highest capacity" orders; "the highest capacity" aggregates."""
