@@ -614,3 +614,31 @@ def test_migrations_go_up_from_empty_down_to_base_and_up_again(
         "versions": [],
     }
     assert again == first == schema_objects(urls.owner)
+
+
+def test_no_row_can_point_at_another_organizations_row(urls: DatabaseUrls) -> None:
+    with psycopg.connect(urls.owner) as connection:
+        references = connection.execute(
+            "SELECT c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text"
+            " FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid"
+            " AND a.attnum = c.conkey[array_length(c.conkey, 1)]"
+            " WHERE c.contype = 'f' AND c.confrelid <> 'organizations'::regclass"
+            " AND c.connamespace = 'public'::regnamespace"
+        ).fetchall()
+    a, b = new_organization(urls), new_organization(urls)
+    crossed = []
+
+    for table, column, parent in references:
+        with as_organization(urls, b) as connection:
+            foreign_parent = insert_row(connection, b, parent)
+        with psycopg.connect(urls.app) as connection:
+            set_organization(connection, a)
+            values = {**row_values(connection, a, table), column: foreign_parent}
+            try:
+                insert_values(connection, table, values)
+            except psycopg.errors.ForeignKeyViolation:
+                continue
+            crossed.append(f"{table}.{column} -> {parent}")
+
+    assert references, "the catalog lists no foreign keys between tenant tables"
+    assert crossed == []

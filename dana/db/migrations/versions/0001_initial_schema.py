@@ -9,6 +9,8 @@ Revises:
 
 from __future__ import annotations
 
+import re
+
 from alembic import context, op
 
 revision = "0001"
@@ -244,6 +246,32 @@ INDEXES = [
     " USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)",
 ]
 
+_REFERENCE = re.compile(
+    r"(?P<column>\w+) uuid(?P<rest>(?: NOT NULL)?(?: UNIQUE)?)\s+REFERENCES (?P<parent>\w+)\(id\)"
+    r" ON DELETE (?P<action>CASCADE|SET NULL)"
+)
+
+
+def scoped_references(columns: str) -> tuple[str, list[str]]:
+    """Column definitions without their REFERENCES, and foreign keys that include the
+    organization: a row can then only point at a row of its own organization, whatever
+    the code (or a guessed id) asks for. Foreign keys are checked without row-level
+    security, so without this a row could reference another organization's row.
+    """
+    references = []
+
+    def unscope(match: re.Match[str]) -> str:
+        column, parent, action = match["column"], match["parent"], match["action"]
+        on_delete = "CASCADE" if action == "CASCADE" else f"SET NULL ({column})"
+        references.append(
+            f"FOREIGN KEY (organization_id, {column}) REFERENCES {parent} (organization_id, id)"
+            f" ON DELETE {on_delete}"
+        )
+        return f"{column} uuid{match['rest']}"
+
+    return _REFERENCE.sub(unscope, columns), references
+
+
 CURRENT_ORG = "NULLIF(current_setting('app.current_org', true), '')::uuid"
 
 
@@ -280,6 +308,7 @@ def upgrade() -> None:
     _organization_policy()
 
     for table, columns in TENANT_TABLES.items():
+        columns, references = scoped_references(columns)
         op.execute(
             f"""
             CREATE TABLE {table} (
@@ -287,7 +316,8 @@ def upgrade() -> None:
                 organization_id uuid NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
                 created_at timestamptz NOT NULL DEFAULT now(),
                 updated_at timestamptz NOT NULL DEFAULT now(),
-                {columns.strip()}
+                {columns.strip()},
+                UNIQUE (organization_id, id){"".join(f",{chr(10)}{r}" for r in references)}
             )
             """
         )
