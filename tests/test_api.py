@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from dana.api.routes import add_api
 from dana.db import accounts
+from dana.db.session import fetch_all
 
 
 @pytest.fixture
@@ -76,3 +77,20 @@ async def test_api_routes_come_before_a_catch_all_route(runtime):
         response = await client.get("/api/v1/connections")
 
     assert response.status_code == 401
+
+
+async def test_a_refusal_records_where_the_request_came_from(runtime, client, key, demo_actor):
+    await client.post(
+        "/api/v1/query",
+        json={"sql": "DELETE FROM orders"},
+        headers={"Authorization": f"Bearer {key}", "User-Agent": "report-bot/1.0"},
+    )
+
+    async with runtime.db.transaction(demo_actor.organization_id) as connection:
+        rows = await fetch_all(
+            connection,
+            "SELECT ip, user_agent FROM security_events WHERE kind = 'query_refused'"
+            " ORDER BY created_at DESC LIMIT 1",
+        )
+    assert rows[0]["user_agent"] == "report-bot/1.0"
+    assert rows[0]["ip"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from dana.db import accounts
@@ -26,23 +27,32 @@ class QueryBody(BaseModel):
 def build_router(runtime: Callable[[], Runtime]) -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
-    async def current_user(authorization: str = Header(default="")) -> User:
+    async def current_user(request: Request, authorization: str = Header(default="")) -> User:
         key = authorization.removeprefix("Bearer ").strip()
         user = await accounts.user_for_api_key(runtime().db, key) if key else None
         if user is None:
             raise HTTPException(401, "a valid API key is needed: Authorization: Bearer <key>")
+        request.state.actor = replace(
+            user.actor,
+            ip=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+        )
         return user
 
     @router.post("/ask")
-    async def ask(body: AskBody, user: User = Depends(current_user)) -> dict[str, Any]:
-        answer = await runtime().pipeline.ask(user.actor, body.connection, body.question)
+    async def ask(
+        request: Request, body: AskBody, user: User = Depends(current_user)
+    ) -> dict[str, Any]:
+        answer = await runtime().pipeline.ask(request.state.actor, body.connection, body.question)
         return answer.to_json()
 
     @router.post("/query")
-    async def query(body: QueryBody, user: User = Depends(current_user)) -> dict[str, Any]:
+    async def query(
+        request: Request, body: QueryBody, user: User = Depends(current_user)
+    ) -> dict[str, Any]:
         if user.role == "reviewer":
             raise HTTPException(403, "reviewers read conversations; they do not run SQL")
-        answer = await runtime().pipeline.run_sql(user.actor, body.connection, body.sql)
+        answer = await runtime().pipeline.run_sql(request.state.actor, body.connection, body.sql)
         return answer.to_json()
 
     @router.get("/connections")

@@ -56,9 +56,17 @@ async def authenticate(email: str, password: str) -> cl.User | None:
 
 
 def _actor() -> Actor:
+    """Who asks, and from where (the address and browser of the chat's connection)."""
     user = cl.user_session.get("user")
     metadata = user.metadata if user else {}
-    return Actor(UUID(metadata["organization_id"]), UUID(metadata["user_id"]))
+    environ = getattr(cl.context.session, "environ", None) or {}
+    return Actor(
+        UUID(metadata["organization_id"]),
+        UUID(metadata["user_id"]),
+        ip=environ.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip()
+        or environ.get("REMOTE_ADDR"),
+        user_agent=environ.get("HTTP_USER_AGENT"),
+    )
 
 
 async def starters() -> list[cl.Starter]:
