@@ -39,8 +39,31 @@ DEMO = [
      f"SELECT s.name, sum({REVENUE}) FROM stores s JOIN orders o ON o.store_id = s.id"
      f" JOIN order_items oi ON oi.order_id = o.id GROUP BY s.id, s.name ORDER BY 2 LIMIT 3", True),
     ("top n by a count of related rows", "Top 3 customers by number of orders",
-     "SELECT c.first_name, count(*) FROM customers c JOIN orders o ON o.customer_id = c.id"
-     " GROUP BY c.id, c.first_name ORDER BY 2 DESC, c.id LIMIT 3", False),
+     "SELECT c.first_name, c.last_name, count(*) FROM customers c"
+     " JOIN orders o ON o.customer_id = c.id"
+     " GROUP BY c.id ORDER BY 3 DESC, c.id LIMIT 3", False),
+    ("a person is labelled by name, not job title", "Top 3 employees by number of orders",
+     "SELECT e.first_name, e.last_name, count(*) FROM employees e"
+     " JOIN orders o ON o.employee_id = e.id GROUP BY e.id ORDER BY 3 DESC LIMIT 3", False),
+    ("order value is the money column, summed", "Top 5 customers by total order value",
+     "SELECT c.first_name, c.last_name, sum(o.total) FROM customers c"
+     " JOIN orders o ON o.customer_id = c.id GROUP BY c.id ORDER BY 3 DESC LIMIT 5", True),
+    ("spend is the money column of the related rows", "Top 5 customers by total spend",
+     "SELECT c.first_name, c.last_name, sum(o.total) FROM customers c"
+     " JOIN orders o ON o.customer_id = c.id GROUP BY c.id ORDER BY 3 DESC LIMIT 5", True),
+    ("which x had the most of a measure", "Which store had the most revenue in 2025?",
+     f"SELECT s.name, sum({REVENUE}) FROM stores s JOIN orders o ON o.store_id = s.id"
+     f" JOIN order_items oi ON oi.order_id = o.id WHERE o.ordered_at >= '2025-01-01'"
+     f" AND o.ordered_at < '2026-01-01' GROUP BY s.id ORDER BY 2 DESC LIMIT 1", True),
+    ("a chart word is presentation only", "Chart revenue by month",
+     f"SELECT date_trunc('month', o.ordered_at), sum({REVENUE}) FROM order_items oi"
+     f" JOIN orders o ON o.id = oi.order_id GROUP BY 1 ORDER BY 1", True),
+    ("as a bar chart is presentation only", "Show orders per month in 2024 as a bar chart",
+     "SELECT date_trunc('month', ordered_at), count(*) FROM orders"
+     " WHERE ordered_at >= '2024-01-01' AND ordered_at < '2025-01-01' GROUP BY 1 ORDER BY 1",
+     True),
+    ("groups come largest first", "Number of orders by status",
+     "SELECT status, count(*) FROM orders GROUP BY status ORDER BY 2 DESC", True),
     ("top n by the entity's own column", "Top 5 products by price",
      "SELECT name, price FROM products ORDER BY price DESC LIMIT 5", False),
     ("measure per month of a year, dated by its order", "What was the revenue per month in 2025?",
@@ -62,8 +85,6 @@ DEMO = [
     ("average of a column by entity", "What is the average order total by store?",
      "SELECT s.name, avg(o.total) FROM orders o JOIN stores s ON s.id = o.store_id"
      " GROUP BY s.name", False),
-    ("count by a column", "Number of orders by status",
-     "SELECT status, count(*) FROM orders GROUP BY status", False),
     ("bare entity per month is its count", "Orders per month in 2024",
      "SELECT date_trunc('month', ordered_at), count(*) FROM orders"
      " WHERE ordered_at >= '2024-01-01' AND ordered_at < '2025-01-01' GROUP BY 1 ORDER BY 1",
@@ -315,3 +336,101 @@ def test_two_tables_named_alike_are_a_guess_and_declined() -> None:
 
     assert translation.kind == "unanswerable"
     assert "could mean order, orders" in translation.explanation
+
+
+# --- a table without a declared key, and a column named "total" -----------------------
+
+NO_KEY = """
+CREATE TABLE "order" (id integer, "user" text, amount numeric, created_at timestamptz);
+INSERT INTO "order" VALUES (1, 'alice', 2.50, '2024-01-01'), (2, 'bob', 10, '2024-01-02'),
+  (3, 'alice', 7.50, '2024-02-01'), (4, 'carol', 4, '2024-03-01'), (5, 'bob', 1, '2024-03-05');
+"""
+TOTALS = [
+    "CREATE TABLE orders (id int PRIMARY KEY, customer varchar(20), total decimal(10, 2),"
+    " created_at datetime, status varchar(20))",
+    "INSERT INTO orders VALUES (1, 'ann', 10, '2024-01-01', 'completed'),"
+    " (2, 'bob', 20, '2024-01-05', 'pending'), (3, 'ann', 30, '2024-02-01', 'completed'),"
+    " (4, 'carl', 5, '2024-02-03', 'completed'), (5, 'dan', 50, '2024-03-01', 'cancelled')",
+]
+
+
+@pytest.fixture(scope="module")
+def pg_no_key() -> Iterator[ConnectionConfig]:
+    database = unique_name("dana_nokey")
+    with psycopg.connect(**PG_SERVER, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
+    try:
+        with psycopg.connect(**{**PG_SERVER, "dbname": database}, autocommit=True) as connection:
+            connection.execute(NO_KEY)  # type: ignore[arg-type]
+        yield ConnectionConfig(
+            dialect="postgres", host="127.0.0.1", port=5432, database=database, username="postgres"
+        )
+    finally:
+        with psycopg.connect(**PG_SERVER, autocommit=True) as connection:
+            drop = f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
+            connection.execute(drop)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def mysql_totals() -> Iterator[ConnectionConfig]:
+    database = unique_name("dana_totals")
+    connection = pymysql.connect(**MYSQL_SERVER, autocommit=True)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{database}`")
+            cursor.execute(f"USE `{database}`")
+            for statement in TOTALS:
+                cursor.execute(statement)
+        yield ConnectionConfig(
+            dialect="mysql", host="127.0.0.1", port=3306, database=database, username="root"
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("question", "sql"),
+    [
+        ("What is the total amount of orders?", 'SELECT sum(amount) FROM "order"'),
+        ("How many orders did alice place?", """SELECT count(*) FROM "order" WHERE "user" = 'alice'"""),
+        ("Average order amount by user",
+         'SELECT "user", avg(amount) FROM "order" GROUP BY "user" ORDER BY 2 DESC'),
+    ],
+)  # fmt: skip
+async def test_table_without_a_key_groups_by_the_shown_column(
+    pg_no_key: ConnectionConfig, question: str, sql: str
+) -> None:
+    expected = await by_hand(pg_no_key, sql)
+
+    _, rows = await ask(pg_no_key, question, "order")
+
+    assert comparable(rows, True) == comparable(expected, True)
+
+
+@pytest.mark.parametrize(
+    ("question", "sql"),
+    [
+        ("What is the total of completed orders?",
+         "SELECT sum(total) FROM orders WHERE status = 'completed'"),
+        ("Sum of total by month",
+         "SELECT DATE_FORMAT(created_at, '%Y-%m'), sum(total) FROM orders GROUP BY 1 ORDER BY 1"),
+        ("Top 3 customers by sum of total",
+         "SELECT customer, sum(total) FROM orders GROUP BY customer ORDER BY 2 DESC LIMIT 3"),
+    ],
+)  # fmt: skip
+async def test_sum_of_a_column_named_total(
+    mysql_totals: ConnectionConfig, question: str, sql: str
+) -> None:
+    expected = await by_hand(mysql_totals, sql)
+
+    _, rows = await ask(mysql_totals, question, "orders")
+
+    assert comparable(rows, True) == comparable(expected, True)
+
+
+async def test_aggregates_are_named(mysql_totals: ConnectionConfig) -> None:
+    translation, _ = await ask(mysql_totals, "Average of total by customer", "orders")
+
+    assert "AS average_total" in translation.sql

@@ -206,41 +206,41 @@ MIXED_CASE = Schema(tables=(ORDERS, CUSTOMERS), dialect="postgres")
 
 DATES = [
     ("postgres", "How many orders were created in 2024?",
-     'SELECT COUNT(*) FROM "Orders" WHERE EXTRACT(YEAR FROM "createdAt") = 2024'),
+     'SELECT COUNT(*) AS orders FROM "Orders" WHERE EXTRACT(YEAR FROM "createdAt") = 2024'),
     ("mysql", "How many orders were created in 2024?",
-     "SELECT COUNT(*) FROM `Orders` WHERE YEAR(`createdAt`) = 2024"),
+     "SELECT COUNT(*) AS orders FROM `Orders` WHERE YEAR(`createdAt`) = 2024"),
     ("sqlite", "How many orders were created in 2024?",
-     "SELECT COUNT(*) FROM Orders WHERE CAST(STRFTIME('%Y', createdAt) AS INTEGER) = 2024"),
+     "SELECT COUNT(*) AS orders FROM Orders WHERE CAST(STRFTIME('%Y', createdAt) AS INTEGER) = 2024"),
     ("postgres", "Show the number of orders by month.",
-     "SELECT DATE_TRUNC('MONTH', \"createdAt\") AS month, COUNT(*) FROM \"Orders\" "
+     "SELECT DATE_TRUNC('MONTH', \"createdAt\") AS month, COUNT(*) AS orders FROM \"Orders\" "
      "GROUP BY DATE_TRUNC('MONTH', \"createdAt\") ORDER BY DATE_TRUNC('MONTH', \"createdAt\") ASC"),
     ("mysql", "Show the number of orders by month.",
-     "SELECT DATE_FORMAT(`createdAt`, '%Y-%m') AS month, COUNT(*) FROM `Orders` "
+     "SELECT DATE_FORMAT(`createdAt`, '%Y-%m') AS month, COUNT(*) AS orders FROM `Orders` "
      "GROUP BY DATE_FORMAT(`createdAt`, '%Y-%m') ORDER BY DATE_FORMAT(`createdAt`, '%Y-%m') ASC"),
     ("postgres", "How many orders were created last month?",
-     "SELECT COUNT(*) FROM \"Orders\" WHERE \"createdAt\" >= DATE_TRUNC('MONTH', CURRENT_DATE) "
+     "SELECT COUNT(*) AS orders FROM \"Orders\" WHERE \"createdAt\" >= DATE_TRUNC('MONTH', CURRENT_DATE) "
      "- INTERVAL '1 MONTH' AND \"createdAt\" < DATE_TRUNC('MONTH', CURRENT_DATE)"),
     ("mysql", "How many orders were created in the last 6 months?",
-     "SELECT COUNT(*) FROM `Orders` WHERE `createdAt` >= CURRENT_DATE - INTERVAL '6' MONTH"),
+     "SELECT COUNT(*) AS orders FROM `Orders` WHERE `createdAt` >= CURRENT_DATE - INTERVAL '6' MONTH"),
     ("sqlite", "How many orders were created in the last 6 months?",
-     "SELECT COUNT(*) FROM Orders WHERE createdAt >= DATE(DATE('now'), '-6 months')"),
+     "SELECT COUNT(*) AS orders FROM Orders WHERE createdAt >= DATE(DATE('now'), '-6 months')"),
     ("postgres", "How many orders were created last quarter?",
-     "SELECT COUNT(*) FROM \"Orders\" WHERE \"createdAt\" >= DATE_TRUNC('QUARTER', CURRENT_DATE)"
+     "SELECT COUNT(*) AS orders FROM \"Orders\" WHERE \"createdAt\" >= DATE_TRUNC('QUARTER', CURRENT_DATE)"
      " - INTERVAL '3 MONTH' AND \"createdAt\" < DATE_TRUNC('QUARTER', CURRENT_DATE)"),
     ("postgres", "Monthly order count for the last 6 months",
-     "SELECT DATE_TRUNC('MONTH', \"createdAt\") AS month, COUNT(*) FROM \"Orders\" "
+     "SELECT DATE_TRUNC('MONTH', \"createdAt\") AS month, COUNT(*) AS orders FROM \"Orders\" "
      "WHERE \"createdAt\" >= CURRENT_DATE - INTERVAL '6 MONTHS' "
      "GROUP BY DATE_TRUNC('MONTH', \"createdAt\") ORDER BY DATE_TRUNC('MONTH', \"createdAt\") ASC"),
     ("mysql", "Monthly order count for the last 6 months",
-     "SELECT DATE_FORMAT(`createdAt`, '%Y-%m') AS month, COUNT(*) FROM `Orders` "
+     "SELECT DATE_FORMAT(`createdAt`, '%Y-%m') AS month, COUNT(*) AS orders FROM `Orders` "
      "WHERE `createdAt` >= CURRENT_DATE - INTERVAL '6' MONTH "
      "GROUP BY DATE_FORMAT(`createdAt`, '%Y-%m') ORDER BY DATE_FORMAT(`createdAt`, '%Y-%m') ASC"),
     ("sqlite", "Monthly order count for the last 6 months",
-     "SELECT STRFTIME('%Y-%m', createdAt) AS month, COUNT(*) FROM Orders "
+     "SELECT STRFTIME('%Y-%m', createdAt) AS month, COUNT(*) AS orders FROM Orders "
      "WHERE createdAt >= DATE(DATE('now'), '-6 months') "
      "GROUP BY STRFTIME('%Y-%m', createdAt) ORDER BY STRFTIME('%Y-%m', createdAt) ASC"),
     ("postgres", "Weekly order count this year",
-     "SELECT DATE_TRUNC('WEEK', \"createdAt\") AS week, COUNT(*) FROM \"Orders\" "
+     "SELECT DATE_TRUNC('WEEK', \"createdAt\") AS week, COUNT(*) AS orders FROM \"Orders\" "
      "WHERE \"createdAt\" >= DATE_TRUNC('YEAR', CURRENT_DATE) "
      "GROUP BY DATE_TRUNC('WEEK', \"createdAt\") ORDER BY DATE_TRUNC('WEEK', \"createdAt\") ASC"),
     ("mysql", "Orders per week this year",
@@ -249,7 +249,7 @@ DATES = [
      "GROUP BY DATE(`createdAt` - INTERVAL (WEEKDAY(`createdAt`)) DAY) "
      "ORDER BY DATE(`createdAt` - INTERVAL (WEEKDAY(`createdAt`)) DAY) ASC"),
     ("sqlite", "Yearly order count",
-     "SELECT CAST(STRFTIME('%Y', createdAt) AS INTEGER) AS year, COUNT(*) FROM Orders "
+     "SELECT CAST(STRFTIME('%Y', createdAt) AS INTEGER) AS year, COUNT(*) AS orders FROM Orders "
      "GROUP BY CAST(STRFTIME('%Y', createdAt) AS INTEGER) "
      "ORDER BY CAST(STRFTIME('%Y', createdAt) AS INTEGER) ASC"),
 ]  # fmt: skip

@@ -470,7 +470,8 @@ def money_column(table: Table) -> str | None:
     found = [
         c.name
         for c in table.columns
-        if is_measure(table, c) and name_words(c.name)
+        if is_measure(table, c)
+        and name_words(c.name)
         and lemma(name_words(c.name)[-1]) in MONEY_COLUMN_WORDS | {"sale"}
     ]
     return found[0] if len(found) == 1 else None
@@ -527,7 +528,9 @@ def name_column(table: Table) -> str | None:
     for column in table.columns:
         words = tuple(lemma(w) for w in name_words(column.name))
         if words and words[-1] in ("name", "title") and words[0] not in ("middle", "last"):
-            ranked.append((0 if len(words) == 1 else 1, column.name))
+            # a person's name before a job title: employees(first_name, title)
+            titled = 2 if words[-1] == "title" else 0
+            ranked.append((titled + (0 if len(words) == 1 else 1), column.name))
         elif words and words == table_words[-len(words) :] and not is_numeric(column):
             ranked.append((2, column.name))
     if ranked:

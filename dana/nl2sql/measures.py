@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dana.nl2sql.lexicon import AGGREGATE_WORDS, lemma
+from dana.nl2sql.lexicon import AGGREGATE_WORDS, DIRECTION_WORDS, MONEY_WORDS, lemma
 from dana.nl2sql.linking import (
     Mention,
+    Target,
     is_business_term,
     is_measure,
     label_columns,
@@ -28,6 +29,9 @@ RANK_WORDS = {"top": "desc", "bottom": "asc"}
 RANK_CUES = (("by",), ("in", "terms", "of"), ("based", "on"), ("according", "to"),
              ("ranked", "by"))  # fmt: skip
 MEASURE_COUNTS = (("number", "of"), ("count", "of"), ("amount", "of"))
+SUPERLATIVES = frozenset({"most", "least", "highest", "lowest", "largest", "biggest",
+                          "greatest", "smallest"})  # fmt: skip
+MONEY_VERBS = frozenset({"spent", "spend", "spends", "spending", "paid", "pay", "pays"})
 # Rows shown by "the top products by revenue" when the question gives no number.
 DEFAULT_TOP = 10
 
@@ -52,7 +56,7 @@ class MeasureRules:
         if by_column and (entity.kind != "column" or self._numeric(entity.best)):
             return
         cue = next((c for c in RANK_CUES if self.matches(entity.end, c)), None)
-        found = self._measure_at(entity.end + len(cue)) if cue else None
+        found = self._measure_at(entity.end + len(cue), entity.best.table) if cue else None
         if found is None:
             return
         item, measure, end = found
@@ -67,6 +71,56 @@ class MeasureRules:
         self.limit = limit or (DEFAULT_TOP if plural else 1)
         labels = [entity.best.column or ""] if by_column else None
         self._show_ranked(table, entity.start, item, end, labels)
+
+    # -- which X has the most <measure> ------------------------------------------------
+
+    def _superlative_measures(self: Parser) -> None:
+        for i, word in enumerate(self.low):
+            if word in SUPERLATIVES and not self.used[i] and not self._is_mention(i):
+                self._superlative_measure_at(i, DIRECTION_WORDS[word])
+
+    def _superlative_measure_at(self: Parser, i: int, direction: str) -> None:
+        """ "Which store had the most revenue", "the customer who spent the most": the
+        measure lives in rows related to the thing asked for, so it is summed per thing,
+        like "the top store by revenue"."""
+        entity = self._entity_before(i)
+        if entity is None:
+            return
+        table = entity.best.table
+        found = self._measure_at(i + 1, table)
+        before = self.back_fillers(i - 1)
+        if found is None and before >= 0 and self.low[before] in MONEY_VERBS:
+            column = self._money_column(table)
+            end = i + 1
+            if column is None:
+                return
+            mention = Mention(before, before + 1, "column", [Target(column.table, column.column)])
+            found = Item(agg="sum", col=column), mention, end
+            self.consume(before, i)
+        if found is None:
+            return
+        item, measure, end = found
+        if item.col is None or item.col.table == table or item.agg not in (None, "sum"):
+            return
+        strong = self.low[i] in ("most", "least") or item.agg == "sum" or self._term(measure)
+        if not strong:
+            return
+        item = Item(agg="sum", col=item.col)
+        self.consume(i, end)
+        if i and self.low[i - 1] == "the":
+            self.consume(i - 1, i)
+        self._take(entity, "entity")
+        self._take(measure, "order")
+        self.order.append((item, direction))
+        self.limit = 1
+        self._show_ranked(table, entity.start, item, end, None)
+
+    def _entity_before(self: Parser, position: int) -> Mention | None:
+        tables = [
+            m for m in self.mentions
+            if m.end <= position and not self.role.get(m.start) and m.kind == "table"
+        ]  # fmt: skip
+        return tables[-1] if tables else None
 
     def _show_ranked(
         self: Parser, table: str, position: int, item: Item, end: int, labels: list[str] | None
@@ -86,13 +140,21 @@ class MeasureRules:
         if item.agg is not None:
             self.group.extend(Item(col=Col(table, k)) for k in keys + labels)
 
-    def _measure_at(self: Parser, position: int) -> tuple[Item, Mention, int] | None:
+    def _measure_at(
+        self: Parser, position: int, entity: str | None = None
+    ) -> tuple[Item, Mention, int] | None:
         """The measure named at `position`: "revenue", "total sales", "number of orders"."""
         p = self.skip_fillers(position, frozenset({"their", "its"}))
         func = None
         word = self.low[p] if p < len(self.low) else ""
         if AGGREGATE_WORDS.get(word) in ("sum", "avg") and not self._is_mention(p):
             func, p = AGGREGATE_WORDS[word], self.skip_fillers(p + 1)
+        money = self._money_at(p, entity)
+        if money is not None:
+            mention, end = money
+            column = mention.best.column or ""
+            item = Item(agg=func or "sum", col=Col(mention.best.table, column))
+            return item, mention, end
         for cue in MEASURE_COUNTS:
             if func is None and self.matches(p, cue):
                 func, p = "count", self.skip_fillers(p + len(cue))
@@ -113,6 +175,40 @@ class MeasureRules:
             mention,
             mention.end,
         )
+
+    def _money_at(self: Parser, p: int, entity: str | None) -> tuple[Mention, int] | None:
+        """ "spend", "order value", "amount spent": a generic money word is the money column
+        of the table named with it, or of the one table that records the entity's money."""
+        mention = self.mention_at(p)
+        table, end = entity, p
+        if mention is not None and mention.kind == "table":
+            table, end = mention.best.table, mention.end
+        elif mention is not None:
+            return None
+        if table is None or end >= len(self.low) or self.low[end] not in MONEY_WORDS:
+            return None
+        if self.matches(end, ("amount", "of")):
+            return None  # "the amount of orders" counts them
+        end += 2 if end + 1 < len(self.low) and self.low[end + 1] in MONEY_WORDS else 1
+        found = self._money_column(table)
+        if found is None:
+            return None
+        return Mention(p, end, "column", [Target(found.table, found.column)]), end
+
+    def _money_column(self: Parser, table: str) -> Col | None:
+        own = money_column(self.index.tables[table])
+        if own is not None:
+            return Col(table, own)
+        found = {
+            (edge.table, money_column(self.index.tables[edge.table]))
+            for edge in self.edges
+            if edge.ref_table == table
+        }
+        found = {f for f in found if f[1] is not None}
+        if len(found) != 1:
+            return None
+        name, column = found.pop()
+        return Col(name, column or "")
 
     def _measured(self: Parser, mention: Mention) -> bool:
         target = mention.best

@@ -9,6 +9,7 @@ explains is kept in `unknown`: the translator declines rather than guess around 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 
 from dana.nl2sql.lexicon import (
@@ -26,15 +27,18 @@ from dana.nl2sql.lexicon import (
     STOPWORDS,
     lemma,
     name_words,
+    singular,
 )
 from dana.nl2sql.linking import (
     Mention,
     SchemaIndex,
     Target,
     Token,
+    is_business_term,
     is_measure,
     is_numeric,
     is_temporal,
+    label_columns,
     name_column,
     primary_key,
 )
@@ -200,6 +204,7 @@ class Parser(TimeRules, MeasureRules):
         self._resolve_targets()
         self._compounds()
         self._rankings()
+        self._superlative_measures()
         self._cue_orders()
         self._cue_groups()
         self._counts()
@@ -525,9 +530,10 @@ class Parser(TimeRules, MeasureRules):
         if target.kind == "table":
             table = self.index.tables[target.best.table]
             key = primary_key(table)
-            if key is None:
+            labels = [key] if key else label_columns(table)
+            if not labels:
                 raise NotUnderstood(f"how to tell apart each {target.best.table}")
-            self.group.append(Item(col=Col(table.name, key)))
+            self.group.extend(Item(col=Col(table.name, k)) for k in labels)
         elif target.kind == "column":
             self.group.append(self._referenced(target) or Item(col=_col(target.best)))
         else:
@@ -1362,6 +1368,7 @@ class Parser(TimeRules, MeasureRules):
         plan.group_by = list(self.group)
         self._implicit_group(plan)
         self._chronological()
+        self._measure_order(plan)
         plan.having = list(self.having)
         plan.order_by = list(self.order)
         plan.limit = self.limit
@@ -1370,7 +1377,37 @@ class Parser(TimeRules, MeasureRules):
         self._superlative_subquery(plan)
         self._set_operation(plan)
         self._implicit_distinct(plan)
+        self._name_aggregates(plan)
         return plan
+
+    def _measure_order(self, plan: Plan) -> None:
+        """Groups the question does not order come largest first, by their measure."""
+        if self.order or self.limit or self.setop_values or not plan.group_by:
+            return
+        measures = [i for i in plan.select if i.agg]
+        if measures:
+            self.order.append((measures[0], "desc"))
+
+    def _name_aggregates(self, plan: Plan) -> None:
+        """Result columns named for what they hold: "orders", "total_amount", "revenue"."""
+        for k, item in enumerate(plan.select):
+            if item.agg and item.label is None:
+                plan.select[k] = dataclasses.replace(item, label=self._aggregate_name(item, plan))
+
+    def _aggregate_name(self, item: Item, plan: Plan) -> str:
+        if item.col is None:
+            table = (self.count_table or plan.main).lower()
+            return table if singular(table) != table else f"number_of_{table}"
+        column = item.col.column
+        if item.agg == "count":
+            return f"{column}_count"
+        term = self.index.column(item.col.table, column)
+        if item.agg == "sum" and (
+            (term is not None and is_business_term(term)) or name_words(column)[:1] == ("total",)
+        ):
+            return column
+        prefix = {"sum": "total", "avg": "average"}.get(item.agg or "", item.agg)
+        return f"{prefix}_{column}"
 
     def _superlative_subquery(self, plan: Plan) -> None:
         """ "concerts in the stadium with the highest capacity": the superlative picks one
@@ -1614,9 +1651,11 @@ class Parser(TimeRules, MeasureRules):
                 continue
             if any(c.table == table.name for c in shown):
                 continue
-            name = name_column(table)
-            column = Col(table.name, name) if name else group.col
-            plan.select.insert(0, Item(col=column))
+            labels = [Col(table.name, n) for n in label_columns(table)] or [group.col]
+            for column in reversed(labels):
+                plan.select.insert(0, Item(col=column))
+            # A key the catalog does not declare cannot stand for the label in GROUP BY.
+            plan.group_by.extend(Item(col=c) for c in labels if c != group.col)
 
     def _entity_key(self, plan: Plan, plain: list[Item]) -> list[Item]:
         """What a count per thing groups by: the key of the table shown, or the column shown
@@ -1636,7 +1675,11 @@ class Parser(TimeRules, MeasureRules):
             return [Item(col=i.col) for i in plain]
         if table in counted:
             raise NotUnderstood(f"counting {table} per {table}")
-        return [Item(col=Col(table, key))]
+        if self.index.tables[table].primary_key:
+            return [Item(col=Col(table, key))]
+        # PostgreSQL takes the columns shown beside a key only when the key is declared
+        shown = [Item(col=i.col) for i in plain if i.col and i.col.table == table]
+        return list(dict.fromkeys([Item(col=Col(table, key))] + shown))
 
     def _where(self, plan: Plan) -> None:
         filters = sorted(self.filters, key=lambda f: f.position)
