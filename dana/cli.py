@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("url", cmd_db_url, "print a libpq URL of the app database", db)
     p.add_argument("--owner", action="store_true", help="the owner's URL (for psql)")
 
+    org = sub.add_parser("org", help="the organization").add_subparsers(metavar="ACTION")
+    p = command("set", cmd_org_set, "change the plan or settings of an organization", org)
+    p.add_argument("--plan", choices=["free", "team", "enterprise"])
+    p.add_argument("--daily-query-limit", type=int, help="queries a day; 0 for the plan's")
+    p.add_argument("--org", default="demo")
+
     users = sub.add_parser("users", help="users").add_subparsers(metavar="ACTION")
     p = command("add", cmd_users_add, "add a user", users)
     p.add_argument("--email", required=True)
@@ -393,6 +399,21 @@ async def cmd_users_add(args: argparse.Namespace) -> int:
     print(f"added {args.email} ({args.role})")
     if not args.password:
         print(f"password: {password}")
+    return 0
+
+
+async def cmd_org_set(args: argparse.Namespace) -> int:
+    from dana.db import accounts
+
+    settings = {}
+    if args.daily_query_limit is not None:
+        settings["daily_query_limit"] = args.daily_query_limit or None
+    if args.plan is None and not settings:
+        raise DanaError("give --plan or --daily-query-limit")
+    async with _opened() as runtime:
+        organization_id = await accounts.require_organization(runtime.db, args.org)
+        await accounts.update_organization(runtime.db, organization_id, args.plan, settings)
+    print(f"organization {args.org} updated")
     return 0
 
 

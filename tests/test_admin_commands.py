@@ -72,3 +72,26 @@ def test_a_term_whose_sql_writes_is_refused(runtime, data_dir):
 
     assert result.returncode == 1
     assert "pg_sleep" in result.stderr
+
+
+async def test_organization_settings_change_is_applied_and_audited(runtime, data_dir, organization):
+    slug = await runtime_slug(runtime, organization)
+
+    result = dana(
+        "org", "set", "--org", slug, "--plan", "team", "--daily-query-limit", "5", data_dir=data_dir
+    )
+
+    assert result.returncode == 0, result.stderr
+    async with runtime.db.transaction(organization.organization_id) as connection:
+        [org] = await fetch_all(connection, "SELECT plan, settings FROM organizations")
+        audits = await fetch_all(
+            connection, "SELECT data FROM audit_logs WHERE action = 'organization.settings'"
+        )
+    assert org["plan"] == "team" and org["settings"]["daily_query_limit"] == 5
+    assert audits and audits[0]["data"]["daily_query_limit"] == 5
+
+
+async def runtime_slug(runtime, organization) -> str:
+    async with runtime.db.transaction(organization.organization_id) as connection:
+        [row] = await fetch_all(connection, "SELECT slug FROM organizations")
+    return row["slug"]

@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 
 from dana.db.audit import Actor, audit, security_event
-from dana.db.session import Database, execute, fetch_all, fetch_one
+from dana.db.session import Database, as_json, execute, fetch_all, fetch_one
 from dana.errors import DanaError, NotFound
 
 ROLES = ("admin", "analyst", "reviewer")
@@ -86,6 +86,36 @@ async def require_organization(db: Database, slug: str) -> UUID:
     if organization_id is None:
         raise NotFound(f"there is no organization with the slug {slug!r}")
     return organization_id
+
+
+PLANS = ("free", "team", "enterprise")
+
+
+async def update_organization(
+    db: Database,
+    organization_id: UUID,
+    plan: str | None = None,
+    settings: dict | None = None,
+    by: Actor | None = None,
+) -> None:
+    """Change an organization's plan and settings (merged into the stored ones), audited."""
+    if plan is not None and plan not in PLANS:
+        raise DanaError(f"unknown plan {plan!r}; the plans are {', '.join(PLANS)}")
+    async with db.transaction(organization_id) as connection:
+        await execute(
+            connection,
+            "UPDATE organizations SET plan = coalesce(:plan, plan),"
+            " settings = settings || CAST(:settings AS jsonb) WHERE id = :id",
+            {"plan": plan, "settings": as_json(settings or {}), "id": organization_id},
+        )
+        await audit(
+            connection,
+            by or Actor(organization_id),
+            "organization.settings",
+            "organization",
+            str(organization_id),
+            {"plan": plan, **(settings or {})},
+        )
 
 
 async def delete_organization(db: Database, organization_id: UUID) -> None:
