@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -384,3 +385,42 @@ def target(request: pytest.FixtureRequest) -> Target:
     """Each of the three shop databases in turn."""
     name = {"postgres": "pg_target", "mysql": "mysql_target", "sqlite": "sqlite_target"}
     return request.getfixturevalue(name[request.param])
+
+
+@contextmanager
+def scratch_postgres(
+    prefix: str, fill: Callable[[psycopg.Connection], Any]
+) -> Iterator[ConnectionConfig]:
+    """A database of its own on the local PostgreSQL, filled by `fill`, dropped after."""
+    database = unique_name(prefix)
+    with psycopg.connect(**PG_SERVER, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
+    try:
+        with psycopg.connect(**{**PG_SERVER, "dbname": database}, autocommit=True) as connection:
+            fill(connection)
+        yield ConnectionConfig(
+            dialect="postgres", host="127.0.0.1", port=5432, database=database, username="postgres"
+        )
+    finally:
+        with psycopg.connect(**PG_SERVER, autocommit=True) as connection:
+            drop = f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
+            connection.execute(drop)  # type: ignore[arg-type]
+
+
+@contextmanager
+def scratch_mysql(prefix: str, fill: Callable[[Any], Any]) -> Iterator[ConnectionConfig]:
+    """A database of its own on the local MariaDB, filled by `fill(cursor)`, dropped after."""
+    database = unique_name(prefix)
+    connection = pymysql.connect(**MYSQL_SERVER, autocommit=True)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{database}`")
+            cursor.execute(f"USE `{database}`")
+            fill(cursor)
+        yield ConnectionConfig(
+            dialect="mysql", host="127.0.0.1", port=3306, database=database, username="root"
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        connection.close()

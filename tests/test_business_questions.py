@@ -14,9 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-import pymysql
 import pytest
-from fixtures_targets import MYSQL_SERVER, PG_SERVER, unique_name
+from fixtures_targets import scratch_mysql, scratch_postgres
 
 from dana.db import embedded
 from dana.integrations.connectors import make_connector
@@ -192,41 +191,24 @@ def load(cursor: Any, quote: str) -> None:
 
 @pytest.fixture(scope="module")
 def pg_cases() -> Iterator[ConnectionConfig]:
-    database = unique_name("dana_cases")
-    with psycopg.connect(**PG_SERVER, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
-    try:
-        with psycopg.connect(**{**PG_SERVER, "dbname": database}, autocommit=True) as connection:
-            connection.execute(PG_TABLES)  # type: ignore[arg-type]
-            with connection.cursor() as cursor:
-                load(cursor, '"')
-        yield ConnectionConfig(
-            dialect="postgres", host="127.0.0.1", port=5432, database=database, username="postgres"
-        )
-    finally:
-        with psycopg.connect(**PG_SERVER, autocommit=True) as connection:
-            drop = f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
-            connection.execute(drop)  # type: ignore[arg-type]
+    def fill(connection: psycopg.Connection) -> None:
+        connection.execute(PG_TABLES)  # type: ignore[arg-type]
+        with connection.cursor() as cursor:
+            load(cursor, '"')
+
+    with scratch_postgres("dana_cases", fill) as config:
+        yield config
 
 
 @pytest.fixture(scope="module")
 def mysql_cases() -> Iterator[ConnectionConfig]:
-    database = unique_name("dana_cases")
-    connection = pymysql.connect(**MYSQL_SERVER, autocommit=True)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE `{database}`")
-            cursor.execute(f"USE `{database}`")
-            for statement in MYSQL_TABLES:
-                cursor.execute(statement)
-            load(cursor, "`")
-        yield ConnectionConfig(
-            dialect="mysql", host="127.0.0.1", port=3306, database=database, username="root"
-        )
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
-        connection.close()
+    def fill(cursor: Any) -> None:
+        for statement in MYSQL_TABLES:
+            cursor.execute(statement)
+        load(cursor, "`")
+
+    with scratch_mysql("dana_cases", fill) as config:
+        yield config
 
 
 @pytest.fixture(params=["postgres", "mysql"])
@@ -356,38 +338,21 @@ TOTALS = [
 
 @pytest.fixture(scope="module")
 def pg_no_key() -> Iterator[ConnectionConfig]:
-    database = unique_name("dana_nokey")
-    with psycopg.connect(**PG_SERVER, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
-    try:
-        with psycopg.connect(**{**PG_SERVER, "dbname": database}, autocommit=True) as connection:
-            connection.execute(NO_KEY)  # type: ignore[arg-type]
-        yield ConnectionConfig(
-            dialect="postgres", host="127.0.0.1", port=5432, database=database, username="postgres"
-        )
-    finally:
-        with psycopg.connect(**PG_SERVER, autocommit=True) as connection:
-            drop = f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
-            connection.execute(drop)  # type: ignore[arg-type]
+    with scratch_postgres(
+        "dana_nokey",
+        lambda connection: connection.execute(NO_KEY),  # type: ignore[arg-type]
+    ) as config:
+        yield config
 
 
 @pytest.fixture(scope="module")
 def mysql_totals() -> Iterator[ConnectionConfig]:
-    database = unique_name("dana_totals")
-    connection = pymysql.connect(**MYSQL_SERVER, autocommit=True)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE `{database}`")
-            cursor.execute(f"USE `{database}`")
-            for statement in TOTALS:
-                cursor.execute(statement)
-        yield ConnectionConfig(
-            dialect="mysql", host="127.0.0.1", port=3306, database=database, username="root"
-        )
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
-        connection.close()
+    def fill(cursor: Any) -> None:
+        for statement in TOTALS:
+            cursor.execute(statement)
+
+    with scratch_mysql("dana_totals", fill) as config:
+        yield config
 
 
 @pytest.mark.parametrize(
