@@ -52,8 +52,13 @@ def choose_chart(
     )
     if not time_like and len(rows) > MAX_BAR_CATEGORIES:
         return None
-    return {
+    spec: dict[str, Any] = {
         "type": "line" if time_like else "bar",
         "x": columns[x],
         "y": [columns[i] for i in measures],
     }
+    text_labels = [columns[i] for i in labels if i not in measures]
+    if not time_like and len(text_labels) > 1:
+        # "first_name, last_name": the bar is labelled by both, so equal first names differ.
+        spec["labels"] = text_labels[:3]
+    return spec

@@ -137,3 +137,13 @@ def test_bar_figure_has_one_trace_per_measure_in_result_order():
     assert [trace.name for trace in figure.data] == ["revenue", "orders"]
     assert [list(trace.x) for trace in figure.data] == [["North", "South"]] * 2
     assert [list(trace.y) for trace in figure.data] == [[10.0, 7.5], [3, 2]]
+
+
+def test_several_text_labels_name_each_bar_together():
+    columns, rows = ["first_name", "last_name", "orders"], [["Ann", "Lee", 3], ["Ann", "Kim", 2]]
+
+    spec = choose_chart(columns, ["text", "text", "bigint"], rows)
+    figure = plotly_figure(spec, columns, rows)
+
+    assert spec["labels"] == ["first_name", "last_name"]
+    assert list(figure.data[0].x) == ["Ann Lee", "Ann Kim"]

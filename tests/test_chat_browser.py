@@ -167,3 +167,4 @@ async def test_questions_in_the_chat_are_answered_and_kept_after_reload(runtime,
     assert sql_steps >= 3
     assert "What are the top 5 products by revenue?" in resumed
     assert str(customers) in resumed
+    assert "result.csv" in resumed  # the resumed answers still offer their CSV

@@ -109,3 +109,50 @@ async def test_review_needs_a_login(review_client):
     response = await review_client.get("/review")
 
     assert response.status_code == 401
+
+
+async def test_a_stored_answers_csv_is_served_to_its_author_only(
+    runtime, organization, review_client
+):
+    layer = DanaDataLayer(runtime.db)
+    thread_id, answer_id = str(uuid.uuid4()), str(uuid.uuid4())
+    await layer.update_thread(
+        thread_id,
+        name="Stores",
+        user_id=chat_user_id(organization.organization_id, organization.user_id),
+    )
+    result = {"columns": ["store", "orders"], "rows": [["Austin", 3], ["Boston", 5]]}
+    await layer.create_step(
+        {
+            "id": answer_id,
+            "threadId": thread_id,
+            "type": "assistant_message",
+            "output": "2 rows.",
+            "metadata": {"result": result, "chart": {"type": "bar", "x": "store", "y": ["orders"]}},
+        }
+    )
+    slug = (
+        await accounts.get_user(runtime.db, organization.organization_id, organization.user_id)
+    ).email
+    author = {
+        "Authorization": f"Bearer {await token_for(runtime, slug, 'pw-' + slug.split('@')[0])}"
+    }
+    analyst_email = f"an-{uuid.uuid4().hex[:6]}@example.com"
+    await accounts.add_user(
+        runtime.db, organization.organization_id, analyst_email, "analyst", "pw-a"
+    )
+    other = {"Authorization": f"Bearer {await token_for(runtime, analyst_email, 'pw-a')}"}
+
+    csv = await review_client.get(f"/elements/{answer_id}/result.csv", headers=author)
+    chart = await review_client.get(f"/elements/{answer_id}/chart.json", headers=author)
+    refused = await review_client.get(f"/elements/{answer_id}/result.csv", headers=other)
+    thread = await layer.get_thread(thread_id)
+
+    assert csv.status_code == 200 and csv.text.splitlines() == [
+        "store,orders",
+        "Austin,3",
+        "Boston,5",
+    ]
+    assert chart.status_code == 200 and "Austin" in chart.text
+    assert refused.status_code == 404
+    assert {e["name"] for e in thread["elements"]} == {"result.csv", "chart"}

@@ -186,7 +186,7 @@ class DanaDataLayer(BaseDataLayer):
             "tags": thread["tags"],
             "metadata": thread["metadata"],
             "steps": [_step_dict(m) for m in messages],
-            "elements": [],
+            "elements": [e for m in messages for e in _answer_elements(m)],
         }
 
     async def list_threads(
@@ -442,6 +442,40 @@ def _step_dict(row: dict[str, Any]) -> dict[str, Any]:
             "comment": row["feedback_comment"],
         }
     return step
+
+
+def _answer_elements(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The CSV and chart of a stored answer, served again by the /elements routes."""
+    metadata = row["metadata"] or {}
+    if not metadata.get("result"):
+        return []
+    message_id, thread_id = str(row["id"]), str(row["conversation_id"])
+    elements = [
+        {
+            "id": f"{message_id}-csv",
+            "threadId": thread_id,
+            "forId": message_id,
+            "type": "file",
+            "name": "result.csv",
+            "display": "inline",
+            "mime": "text/csv",
+            "url": f"/elements/{message_id}/result.csv",
+        }
+    ]
+    if metadata.get("chart"):
+        elements.append(
+            {
+                "id": f"{message_id}-chart",
+                "threadId": thread_id,
+                "forId": message_id,
+                "type": "plotly",
+                "name": "chart",
+                "display": "inline",
+                "mime": "application/json",
+                "url": f"/elements/{message_id}/chart.json",
+            }
+        )
+    return elements
 
 
 def _jsonable(value: Any) -> bool:

@@ -19,6 +19,7 @@ from dana.runtime import DEMO_CONNECTION, Runtime
 log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 6
+MAX_KEPT_ROWS = 1000
 _runtime: Runtime | None = None
 
 
@@ -202,6 +203,10 @@ async def message(incoming: cl.Message) -> None:
             "rows": len(answer.rows),
             "elapsed_ms": round(answer.elapsed_ms, 1),
             "chart": answer.chart,
+            # Kept so that a resumed conversation can offer the CSV and draw the chart again.
+            "result": {"columns": answer.columns, "rows": answer.rows[:MAX_KEPT_ROWS]}
+            if answer.status == "ok" and answer.columns
+            else None,
         },
     )
     await reply.send()

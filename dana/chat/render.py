@@ -48,6 +48,9 @@ def plotly_figure(spec: dict[str, Any], columns: list[str], rows: list[list[Any]
     for name in spec["y"]:
         y_index = columns.index(name)
         x = [row[x_index] for row in rows]
+        if spec.get("labels"):
+            indexes = [columns.index(name) for name in spec["labels"]]
+            x = [" ".join(str(row[i]) for i in indexes) for row in rows]
         y = [row[y_index] for row in rows]
         if spec["type"] == "line":
             figure.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name))

@@ -13,8 +13,9 @@ from uuid import UUID
 
 from chainlit.auth import get_current_user
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
+from dana.chat.render import csv_bytes, plotly_figure
 from dana.db.audit import Actor, security_event
 from dana.db.session import fetch_all, fetch_one
 from dana.runtime import Runtime
@@ -109,6 +110,36 @@ def build_review_router(runtime: Callable[[], Runtime]) -> APIRouter:
         title = head["title"] or "(untitled)"
         body = f"<p class='muted'>{html.escape(head['email'] or '')}</p><table>{items}</table>"
         return _page(title, body)
+
+    @router.get("/elements/{message_id}/{name}")
+    async def element(
+        message_id: UUID, name: str, user: Any = Depends(get_current_user)
+    ) -> Response:
+        """The CSV or chart of a stored answer, for its author and the organization's reviewers."""
+        metadata = getattr(user, "metadata", None) or {}
+        if not metadata.get("organization_id"):
+            raise HTTPException(401, "log in to see this")
+        organization_id, user_id = UUID(metadata["organization_id"]), UUID(metadata["user_id"])
+        async with runtime().db.transaction(organization_id) as connection:
+            row = await fetch_one(
+                connection,
+                "SELECT m.metadata, c.user_id FROM chat_messages m JOIN conversations c"
+                " ON c.id = m.conversation_id WHERE m.id = :id",
+                {"id": message_id},
+            )
+        allowed = row is not None and (
+            row["user_id"] == user_id or metadata.get("role") in REVIEW_ROLES
+        )
+        result = (row["metadata"] or {}).get("result") if allowed and row else None
+        if not result:
+            raise HTTPException(404, "there is no such answer in your organization")
+        if name == "result.csv":
+            return Response(csv_bytes(result["columns"], result["rows"]), media_type="text/csv")
+        chart = row["metadata"].get("chart") if row else None
+        if name == "chart.json" and chart:
+            figure = plotly_figure(chart, result["columns"], result["rows"])
+            return Response(figure.to_json(), media_type="application/json")
+        raise HTTPException(404, "there is no such element")
 
     return router
 
