@@ -171,7 +171,6 @@ def database(db_id: str) -> str:
     return str(SAMPLE / "database" / db_id / f"{db_id}.sqlite")
 
 
-@pytest.mark.skipif(not SAMPLE.exists(), reason="the shared Spider sample is not present")
 @pytest.mark.parametrize(
     ("construct", "db_id", "question"), CASES, ids=[f"{c[0]}: {c[2][:50]}" for c in CASES]
 )
