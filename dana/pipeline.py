@@ -173,13 +173,13 @@ class Pipeline:
         return schema if schema is not None else await self.refresh_schema(actor, registered)
 
     async def context_for(self, actor: Actor, registered: Registered, question: str) -> Context:
-        context, _examples, _terms = await self._retrieve(actor, registered, question)
+        schema = await self.schema_of(actor, registered)
+        context, _examples, _terms = await self._retrieve(actor, registered, schema, question)
         return context
 
     async def _retrieve(
-        self, actor: Actor, registered: Registered, question: str
+        self, actor: Actor, registered: Registered, schema: Schema, question: str
     ) -> tuple[Context, list[Example], list[Term]]:
-        schema = await self.schema_of(actor, registered)
         terms = await self.registry.glossary(actor.organization_id, registered.id)
         [vector] = await self.embedder.aembed([question])
         async with self.db.transaction(actor.organization_id) as connection:
@@ -313,7 +313,7 @@ class Pipeline:
             )
         # A follow-up ("and by region?") needs the tables of the questions it continues.
         searched = " ".join([t.question for t in history[-2:]] + [question])
-        context, examples, terms = await self._retrieve(actor, registered, searched)
+        context, examples, terms = await self._retrieve(actor, registered, schema, searched)
         request = Request(
             question=question,
             context=context,

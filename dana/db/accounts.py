@@ -37,6 +37,11 @@ class User:
         return Actor(organization_id=self.organization_id, user_id=self.id)
 
 
+def require_role(role: str) -> None:
+    if role not in ROLES:
+        raise DanaError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -136,8 +141,7 @@ async def add_user(
     name: str = "",
     by: Actor | None = None,
 ) -> UUID:
-    if role not in ROLES:
-        raise DanaError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
+    require_role(role)
     try:
         async with db.transaction(organization_id) as connection:
             row = await fetch_one(
@@ -172,8 +176,7 @@ async def add_user(
 async def set_role(
     db: Database, organization_id: UUID, email: str, role: str, by: Actor | None = None
 ) -> None:
-    if role not in ROLES:
-        raise DanaError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
+    require_role(role)
     async with db.transaction(organization_id) as connection:
         row = await fetch_one(
             connection,
